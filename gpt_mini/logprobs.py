@@ -1,0 +1,109 @@
+"""
+Log-probabilities of token sequences under a causal language model.
+
+Every post-training stage needs the same quantity: how likely is *this*
+response under *this* model, given the prompt in front of it?
+
+    log p(response | prompt) = sum_t log p(y_t | prompt, y_<t)
+
+SFT evaluation averages it per token, DPO compares it between policy and
+reference for a chosen and a rejected answer, RLVR uses it token by token
+inside the clipped policy-gradient objective. All of them call the functions
+below so that the shift-by-one and the masking are written exactly once.
+
+The shift by one: the model's logits at position t predict the token at
+position t+1. So logits[:, :-1] score input_ids[:, 1:], and whether that
+target token counts is decided by response_mask[:, 1:] (the mask of the
+*target*, not of the position that produced the logits).
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def token_logps(logits, targets):
+    """
+    log p(targets) under softmax(logits), for any leading shape.
+
+    logits:  (..., V) float (any dtype; computed in float32)
+    targets: (...)    long
+    returns: (...)    float32
+
+    log_softmax(x)[y] = x[y] - logsumexp(x). We gather the one logit we need
+    and subtract the logsumexp instead of materialising a full log_softmax
+    copy of the (..., V) tensor and then throwing away all but one column.
+    """
+    logits = logits.float()
+    picked_logits = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (...)
+    log_normalizer = torch.logsumexp(logits, dim=-1)                      # (...)
+    return picked_logits - log_normalizer
+
+
+def response_token_logps(logits, input_ids, response_mask):
+    """
+    Per-token log-probs of the response tokens, already shifted by one.
+
+    logits:        (B, T, V) the model's output on input_ids
+    input_ids:     (B, T)    long
+    response_mask: (B, T)    1 on response tokens (what we score), 0 on prompt/pad
+    returns:
+      per_token_logps: (B, T-1) float32, log p(input_ids[:, t+1] | input_ids[:, :t+1]),
+                       exactly 0.0 wherever target_mask is 0
+      target_mask:     (B, T-1) bool, = response_mask[:, 1:]
+
+    Only the valid positions are ever pushed through logsumexp. So garbage
+    (inf/NaN) logits at prompt or pad positions can neither leak into the value
+    nor into the gradient (multiplying by a 0/1 mask would give 0 * inf = NaN).
+    """
+    shifted_logits = logits[:, :-1, :]          # (B, T-1, V) predicts the next token
+    targets = input_ids[:, 1:]                  # (B, T-1)
+    target_mask = response_mask[:, 1:].bool()   # (B, T-1) is that next token a response token?
+    per_token_logps = torch.zeros(targets.shape, dtype=torch.float32, device=logits.device)
+    # boolean indexing keeps only the N valid rows: (N, V) and (N,)
+    per_token_logps[target_mask] = token_logps(shifted_logits[target_mask], targets[target_mask])
+    return per_token_logps, target_mask
+
+
+def sequence_logps(logits, input_ids, response_mask, return_counts=False):
+    """
+    SUM over response tokens of log p(input_ids[:, t+1] | input_ids[:, :t+1]).
+
+    logits:        (B, T, V)
+    input_ids:     (B, T)
+    response_mask: (B, T)  mask of the tokens to score (position of the target)
+    returns: (B,) float32 summed log-probs, and (B,) long token counts if
+             return_counts. A sum, not a mean: a longer response has a lower
+             (more negative) log-prob, which is what DPO's log-ratio needs.
+             Divide by the counts yourself where a per-token mean is wanted.
+    """
+    per_token_logps, target_mask = response_token_logps(logits, input_ids, response_mask)
+    summed_logps = per_token_logps.sum(dim=1)   # (B,)
+    if return_counts:
+        return summed_logps, target_mask.sum(dim=1)  # (B,), (B,)
+    return summed_logps
+
+
+def pad_and_stack(sequences, masks=None, pad_id=0):
+    """
+    Right-pad a ragged batch of token lists into tensors.
+
+    sequences: list of B lists of token ids
+    masks:     list of B lists of 0/1 (same lengths), or None for all ones
+    returns:   input_ids (B, L) long padded with pad_id,
+               response_mask (B, L) long padded with 0, L = longest sequence.
+    Right padding is safe for a causal model without an attention mask: a pad
+    token only ever comes *after* the real tokens, so no real token attends to it.
+    """
+    if masks is None:
+        masks = [[1] * len(seq) for seq in sequences]
+    if len(masks) != len(sequences):
+        raise ValueError(f"got {len(sequences)} sequences but {len(masks)} masks")
+    longest = max(len(seq) for seq in sequences)
+    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    response_mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+    for row, (seq, mask) in enumerate(zip(sequences, masks)):
+        if len(seq) != len(mask):
+            raise ValueError(f"sequence {row}: {len(seq)} tokens but {len(mask)} mask entries")
+        input_ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+        response_mask[row, :len(mask)] = torch.tensor(mask, dtype=torch.long)
+    return input_ids, response_mask
