@@ -1,0 +1,182 @@
+"""
+Stage 1: pretraining. Next-token prediction on plain text.
+
+What it does: trains the small GPT in gpt_mini/model.py from random weights on
+the tiny-world corpus (facts, stories, arithmetic) or on your own text file,
+evaluates the held-out loss as it goes, compares it with a unigram baseline (a
+model that knows token frequencies and nothing else), prints samples from fixed
+prompts, and writes runs/pretrain/: model.pt, metrics.jsonl, loss.png, summary.json.
+
+What it simplifies: random windows of the token stream instead of an epoch-based
+loader; a fixed held-out set; no gradient accumulation; fp32 on CPU.
+
+Run it:
+    python 01_pretrain.py                      # default, about 4-5 minutes on a 2-core CPU
+    python 01_pretrain.py --quick              # seconds, tiny model
+    python 01_pretrain.py --data my_text.txt   # your own text (blank line between documents)
+    torchrun --nproc_per_node=2 01_pretrain.py # data-parallel (DDP) on 2 processes / GPUs
+"""
+
+import argparse
+import math
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from gpt_mini import checkpoint, data, metrics, report, train
+from gpt_mini.model import GPT, GPTConfig
+from gpt_mini.sampling import PRETRAIN_PROMPTS, complete
+from gpt_mini.tokenizer import load_tokenizer
+
+# ----------------------------------------------------------------------------- arguments
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+train.add_common_args(parser, "pretrain")
+parser.add_argument("--steps", type=int, default=1300, help="optimizer steps")
+parser.add_argument("--batch-size", type=int, default=16, help="sequences per step (per process under DDP)")
+parser.add_argument("--block-size", type=int, default=256, help="context length in tokens")
+parser.add_argument("--n-layer", type=int, default=4, help="transformer blocks")
+parser.add_argument("--n-head", type=int, default=6, help="attention heads")
+parser.add_argument("--n-embd", type=int, default=192, help="model width C")
+parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
+parser.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
+parser.add_argument("--eval-every", type=int, default=100, help="steps between held-out evaluations and checkpoints")
+parser.add_argument("--eval-windows", type=int, default=48, help="held-out windows per evaluation")
+parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
+args = parser.parse_args()
+if args.quick:
+    args.steps, args.batch_size, args.block_size = 40, 8, 128
+    args.n_layer, args.n_head, args.n_embd, args.eval_every, args.eval_windows = 2, 2, 64, 20, 8
+
+device = train.pick_device(args.device)
+rank, world, device = train.setup_distributed(device)
+master = rank == 0
+if master:
+    train.prepare_out_dir(args.out)
+train.seed_everything(args.seed)
+
+# ----------------------------------------------------------------------------- data
+enc = load_tokenizer()
+try:
+    if args.data:  # a user's file: the last 5% of its documents are held out
+        docs = [d for d in data.read_text(args.data).split("\n\n") if d.strip()]
+        n_val = max(1, len(docs) // 20) if len(docs) > 1 else 0
+        train_text, val_text = "\n\n".join(docs[:len(docs) - n_val]), "\n\n".join(docs[len(docs) - n_val:] or docs)
+    else:
+        train_text = data.read_text(data.data_path("pretrain_train.txt"))
+        val_text = data.read_text(data.data_path("pretrain_val.txt"))
+    train_tokens = data.encode_documents(enc, train_text)
+    val_tokens = data.encode_documents(enc, val_text)
+    for name, toks in (("training", train_tokens), ("held-out", val_tokens)):
+        if len(toks) < args.block_size + 2:
+            raise data.DataError(f"the {name} text has {len(toks)} tokens, too short for one window of "
+                                 f"{args.block_size + 1}; give more text or a smaller --block-size")
+except data.DataError as e:
+    sys.exit(f"error: {e}")
+val_x, val_y = data.fixed_windows(val_tokens, args.block_size, args.eval_windows)
+unigram = data.unigram_loss(train_tokens, val_tokens, enc.n_vocab)
+
+# ----------------------------------------------------------------------------- model
+config = GPTConfig(vocab_size=enc.n_vocab, block_size=args.block_size, n_layer=args.n_layer,
+                   n_head=args.n_head, n_embd=args.n_embd)
+model = GPT(config).to(device)
+optimizer = train.make_optimizer(model, args.lr)
+start_step = 0
+ckpt_path = f"{args.out}/model.pt"
+if args.resume and checkpoint.os.path.exists(ckpt_path):
+    try:
+        state = checkpoint.load_checkpoint(ckpt_path, expected_stages=["pretrain"], device=device)
+    except checkpoint.CheckpointError as e:
+        sys.exit(f"error: {e}")
+    if state["model_config"] != config.to_dict():
+        sys.exit(f"error: {ckpt_path} has model config {state['model_config']}, not the requested one; "
+                 f"use the same flags or another --out")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    start_step = state["step"]
+raw_model = model
+if world > 1:
+    model = DDP(model)
+log = metrics.MetricsLogger(f"{args.out}/metrics.jsonl", resume=start_step > 0, enabled=master)
+if master:
+    print(f"device {device} x{world} | {config.num_params() / 1e6:.2f}M parameters | "
+          f"{len(train_tokens):,} training tokens, {len(val_tokens):,} held-out | unigram baseline {unigram:.3f}")
+
+
+@torch.no_grad()
+def held_out_loss():
+    raw_model.eval()
+    losses = []
+    for i in range(0, len(val_x), args.batch_size):
+        x, y = val_x[i:i + args.batch_size].to(device), val_y[i:i + args.batch_size].to(device)
+        with train.autocast(device):
+            logits = raw_model(x)
+        losses.append(F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1), reduction="sum"))
+    raw_model.train()
+    return (torch.stack(losses).sum() / val_y.numel()).item()
+
+
+# ----------------------------------------------------------------------------- loop
+initial_loss = held_out_loss() if start_step == 0 else None
+if master and initial_loss is not None:
+    log.log({"step": 0, "split": "eval", "loss": initial_loss, "unigram": unigram})
+throughput = metrics.Throughput()
+bar = metrics.progress(args.steps, "pretrain", enabled=master and not args.no_progress, initial=start_step)
+model.train()
+try:
+    for step in range(start_step, args.steps):
+        # the batch depends only on (seed, rank, step), so a resumed run sees the same batches
+        g = torch.Generator().manual_seed(args.seed * 1_000_003 + rank * 10_007 + step)
+        x, y = data.random_windows(train_tokens, args.batch_size, args.block_size, g)
+        x, y = x.to(device), y.to(device)
+        lr = train.lr_at(step, args.steps, args.lr, args.warmup)
+        train.set_lr(optimizer, lr)
+        with train.autocast(device):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+        train.check_finite(loss, step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        throughput.add(x.numel() * world)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{throughput.per_second:,.0f}")
+        if master and (step + 1) % 10 == 0:
+            log.log({"step": step + 1, "split": "train", "loss": loss.item(), "lr": lr,
+                     "grad_norm": grad_norm.item(), "tokens_per_s": throughput.per_second})
+        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
+            if master:
+                val = held_out_loss()
+                log.log({"step": step + 1, "split": "eval", "loss": val, "unigram": unigram})
+                bar.write(f"step {step + 1}: held-out loss {val:.3f} (perplexity {math.exp(val):.1f}; unigram {unigram:.3f})")
+                checkpoint.save_checkpoint(ckpt_path, raw_model, "pretrain", step + 1, optimizer,
+                                           extra={"args": vars(args)})
+except train.NonFiniteLossError as e:
+    bar.close()
+    sys.exit(f"error: {e}")
+bar.close()
+
+# ----------------------------------------------------------------------------- evaluate and save
+if master:
+    final_loss = held_out_loss()
+    print(f"\nheld-out loss {final_loss:.3f} nats/token (perplexity {math.exp(final_loss):.1f}) "
+          f"vs unigram baseline {unigram:.3f} (perplexity {math.exp(unigram):.1f})")
+    raw_model.eval()
+    samples = complete(raw_model, enc, PRETRAIN_PROMPTS, device=device)
+    for prompt, text in zip(PRETRAIN_PROMPTS, samples):
+        print(f"  {prompt!r} -> {text!r}")
+    records = metrics.read_metrics(f"{args.out}/metrics.jsonl")
+    metrics.plot_curves(records, [("loss (nats/token)", [("train", "loss", "train"), ("eval", "loss", "held-out"),
+                                                         ("eval", "unigram", "unigram baseline")])],
+                        f"{args.out}/loss.png", title="pretraining")
+    metrics.write_summary(args.out, {
+        "stage": "pretrain", "device": device, "world_size": world, "params": config.num_params(),
+        "steps": args.steps, "wall_time_s": throughput.elapsed, "tokens_per_s": throughput.per_second,
+        "held_out_loss_before": initial_loss, "held_out_loss": final_loss, "unigram_loss": unigram,
+        "samples": dict(zip(PRETRAIN_PROMPTS, samples)), "plots": ["loss.png"], "quick": args.quick,
+    })
+    report.update_quietly()
+train.cleanup_distributed()

@@ -1,0 +1,291 @@
+"""
+Reading the stage data: pretraining text, chat conversations, preference pairs,
+prompt/answer tasks. Bad input is refused with the file and line; over-long
+examples follow one documented rule and are counted.
+
+Length rule (SFT and DPO): an example longer than the context (block_size) keeps
+its response tokens and loses prompt tokens from the left (the <|bos|> stays).
+If the response alone does not fit, the example is skipped. Both are counted and
+printed by the stage.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from .tokenizer import BOS, END, PAD, encode_text, render_chat, render_prompt
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+
+
+class DataError(ValueError):
+    pass
+
+
+def data_path(name):
+    return os.path.join(DATA_DIR, name)
+
+
+def read_jsonl(path):
+    """Yield (line_number, object) for each non-blank line; a bad line names file:line."""
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{line_no}: invalid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
+            yield line_no, obj
+
+
+def load_jsonl(path):
+    return [obj for _, obj in read_jsonl(path)]
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+def read_text(path):
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty")
+    return text
+
+
+def encode_documents(enc, text):
+    """Documents are separated by a blank line; each starts with <|bos|>. -> 1-D LongTensor."""
+    bos = enc.encode_single_token(BOS)
+    ids = []
+    for doc in text.split("\n\n"):
+        if doc.strip():
+            ids.append(bos)
+            ids.extend(encode_text(enc, doc.strip() + "\n"))
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def random_windows(tokens, batch_size, block_size, generator):
+    """B random windows of block_size + 1 tokens -> inputs x (B, T) and targets y (B, T)."""
+    starts = torch.randint(len(tokens) - block_size - 1, (batch_size,), generator=generator)
+    chunk = torch.stack([tokens[s:s + block_size + 1] for s in starts.tolist()])
+    return chunk[:, :-1], chunk[:, 1:]
+
+
+def fixed_windows(tokens, block_size, max_windows):
+    """Non-overlapping windows from the start, for a held-out loss that is the same every time."""
+    n = min(max_windows, (len(tokens) - 1) // block_size)
+    x = torch.stack([tokens[i * block_size:(i + 1) * block_size] for i in range(n)])
+    y = torch.stack([tokens[i * block_size + 1:(i + 1) * block_size + 1] for i in range(n)])
+    return x, y
+
+
+def unigram_loss(train_tokens, val_tokens, vocab_size):
+    """Cross-entropy (nats/token) of val under train's token frequencies (add-one smoothed):
+    the loss of a model that knows which tokens are common but nothing about context."""
+    counts = torch.bincount(train_tokens, minlength=vocab_size).double() + 1.0
+    logp = torch.log(counts / counts.sum())
+    return -logp[val_tokens].mean().item()
+
+
+# ----------------------------------------------------------------------------- chat (SFT)
+
+@dataclass
+class Encoded:
+    """Tokenised examples plus the counts the stage reports."""
+    examples: list = field(default_factory=list)   # each: dict with ids/mask or pair fields
+    truncated: int = 0
+    skipped: dict = field(default_factory=dict)
+
+    def skip(self, reason):
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def summary(self):
+        parts = [f"{len(self.examples)} examples"]
+        if self.truncated:
+            parts.append(f"{self.truncated} truncated (prompt cut from the left)")
+        parts += [f"{n} skipped ({why})" for why, n in sorted(self.skipped.items())]
+        return ", ".join(parts)
+
+
+def check_messages(messages, where):
+    if not isinstance(messages, list) or not messages:
+        raise DataError(f"{where}: 'messages' must be a non-empty list")
+    for m in messages:
+        if not isinstance(m, dict) or "role" not in m:
+            raise DataError(f"{where}: every message needs a 'role'")
+        if m["role"] not in ("user", "assistant"):
+            raise DataError(f"{where}: unknown role {m['role']!r} (expected 'user' or 'assistant')")
+        if not isinstance(m.get("content"), str):
+            raise DataError(f"{where}: message content must be a string")
+        if m["role"] == "assistant" and not m["content"].strip():
+            raise DataError(f"{where}: empty assistant turn")
+    if not any(m["role"] == "assistant" for m in messages):
+        raise DataError(f"{where}: the conversation has no assistant turn")
+
+
+def fit_to_context(ids, mask, block_size):
+    """Apply the length rule. Returns (ids, mask, status) with status 'ok', 'truncated' or 'skip'."""
+    if len(ids) <= block_size:
+        return ids, mask, "ok"
+    first_trained = mask.index(1)
+    cut = len(ids) - block_size
+    if 1 + cut > first_trained:  # cutting that much would eat into trained tokens
+        return ids, mask, "skip"
+    return ids[:1] + ids[1 + cut:], mask[:1] + mask[1 + cut:], "truncated"
+
+
+def encode_conversations(enc, path, block_size, skip_bad=False):
+    out = Encoded()
+    for line_no, obj in _lines(path, skip_bad, out):
+        where = f"{path}:{line_no}"
+        try:
+            check_messages(obj.get("messages"), where)
+        except DataError:
+            if skip_bad:
+                out.skip("malformed")
+                continue
+            raise
+        ids, mask = render_chat(enc, obj["messages"])
+        ids, mask, status = fit_to_context(ids, mask, block_size)
+        if status == "skip":
+            out.skip("response longer than the context")
+            continue
+        out.truncated += status == "truncated"
+        out.examples.append({"ids": ids, "mask": mask, "kind": obj.get("kind")})
+    if not out.examples:
+        raise DataError(f"{path}: no usable conversations")
+    return out
+
+
+def _lines(path, skip_bad, out):
+    """read_jsonl, but with skip_bad a malformed JSON line is counted instead of raised."""
+    if not skip_bad:
+        yield from read_jsonl(path)
+        return
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                assert isinstance(obj, dict)
+            except (json.JSONDecodeError, AssertionError):
+                out.skip("malformed")
+                continue
+            yield line_no, obj
+
+
+def pad_batch(examples, pad_id, keys=("ids", "mask")):
+    """Right-pad ids with <|pad|> and masks with 0 -> (input_ids (B, T), mask (B, T))."""
+    ids_key, mask_key = keys
+    T = max(len(e[ids_key]) for e in examples)
+    input_ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), T), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e[ids_key])
+        input_ids[i, :n] = torch.tensor(e[ids_key])
+        mask[i, :n] = torch.tensor(e[mask_key])
+    return input_ids, mask
+
+
+# ----------------------------------------------------------------------------- preference pairs (DPO)
+
+def _as_prompt(value, where):
+    """prompt: a string or a list of messages (TRL's conversational format)."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise DataError(f"{where}: empty prompt")
+        return value
+    if isinstance(value, list) and value:
+        for m in value:
+            if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") or not isinstance(m.get("content"), str):
+                raise DataError(f"{where}: prompt messages need role 'user'/'assistant' and string content")
+        return value
+    raise DataError(f"{where}: 'prompt' must be a string or a list of messages")
+
+
+def _as_response(value, name, where):
+    """chosen/rejected: a string or a list holding assistant message(s)."""
+    if isinstance(value, list):
+        if not all(isinstance(m, dict) and m.get("role") == "assistant" and isinstance(m.get("content"), str) for m in value):
+            raise DataError(f"{where}: '{name}' as a list must hold assistant messages")
+        value = "".join(m["content"] for m in value)
+    if not isinstance(value, str):
+        raise DataError(f"{where}: '{name}' must be a string or a list of assistant messages")
+    if not value.strip():
+        raise DataError(f"{where}: empty '{name}' response")
+    return value
+
+
+def encode_response(enc, text):
+    return encode_text(enc, text) + [enc.encode_single_token(END)]
+
+
+def encode_pairs(enc, path, block_size):
+    """prompt/chosen/rejected JSONL -> examples with prompt ids and the two response ids."""
+    out = Encoded()
+    for line_no, obj in read_jsonl(path):
+        where = f"{path}:{line_no}"
+        for key in ("prompt", "chosen", "rejected"):
+            if key not in obj:
+                raise DataError(f"{where}: missing '{key}'")
+        prompt = _as_prompt(obj["prompt"], where)
+        chosen = _as_response(obj["chosen"], "chosen", where)
+        rejected = _as_response(obj["rejected"], "rejected", where)
+        if chosen == rejected:
+            out.skip("chosen equals rejected")
+            continue
+        prompt_ids = render_prompt(enc, prompt)
+        chosen_ids, rejected_ids = encode_response(enc, chosen), encode_response(enc, rejected)
+        room = block_size - max(len(chosen_ids), len(rejected_ids))
+        if room < 2:  # need at least <|bos|> and one prompt token
+            out.skip("response longer than the context")
+            continue
+        if len(prompt_ids) > room:
+            prompt_ids = prompt_ids[:1] + prompt_ids[len(prompt_ids) - room + 1:]
+            out.truncated += 1
+        out.examples.append({"prompt_ids": prompt_ids, "chosen_ids": chosen_ids,
+                             "rejected_ids": rejected_ids, "kind": obj.get("kind")})
+    if not out.examples:
+        raise DataError(f"{path}: no usable pairs")
+    return out
+
+
+def pair_batch(examples, pad_id):
+    """Chosen rows first, then rejected rows, so one forward pass scores both.
+
+    Returns input_ids (2B, T), response_mask (2B, T) and response lengths (2B,).
+    """
+    rows = [{"ids": e["prompt_ids"] + e[k], "mask": [0] * len(e["prompt_ids"]) + [1] * len(e[k])}
+            for k in ("chosen_ids", "rejected_ids") for e in examples]
+    input_ids, mask = pad_batch(rows, pad_id)
+    return input_ids, mask, mask.sum(dim=1)
+
+
+# ----------------------------------------------------------------------------- prompt + answer tasks (RLVR)
+
+def load_tasks(path):
+    tasks = []
+    for line_no, obj in read_jsonl(path):
+        if not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
+            raise DataError(f"{path}:{line_no}: 'prompt' must be a non-empty string")
+        if "answer" not in obj or not str(obj["answer"]).strip():
+            raise DataError(f"{path}:{line_no}: missing 'answer'")
+        tasks.append({"prompt": obj["prompt"], "answer": str(obj["answer"])})
+    if not tasks:
+        raise DataError(f"{path}: no tasks")
+    return tasks
+
+
+def pad_id(enc):
+    return enc.encode_single_token(PAD)

@@ -1,0 +1,70 @@
+"""
+Generation helpers on top of GPT.generate: plain-text completion (pretraining),
+chat replies (SFT, DPO, RLVR evaluation) and groups of samples (RLVR training).
+
+Prompts are batched by length: GPT.generate takes a (B, T) block without padding,
+and prompts of one length can share a KV cache and one forward per new token.
+"""
+
+import collections
+
+import torch
+
+from .tokenizer import BOS, END, encode_text, render_prompt
+
+# Fixed prompts for the pretraining samples (plain text, no chat template).
+PRETRAIN_PROMPTS = ["Mira lives in", "47 + 38 =", "Once upon a time,"]
+
+
+def _by_length(prompt_ids):
+    groups = collections.defaultdict(list)
+    for i, ids in enumerate(prompt_ids):
+        groups[len(ids)].append(i)
+    return groups
+
+
+@torch.no_grad()
+def generate_ids(model, prompt_ids, max_new_tokens, temperature=0.0, stop_tokens=(), batch_size=64,
+                 generator=None, top_k=None, return_finished=False):
+    """list of prompt id lists -> list of generated id lists (stop token removed).
+
+    With return_finished, also a list of bools: did the row emit a stop token
+    (rather than run out of max_new_tokens)?
+    """
+    device = next(model.parameters()).device
+    out, finished = [None] * len(prompt_ids), [False] * len(prompt_ids)
+    was_training = model.training
+    model.eval()
+    for _, idxs in sorted(_by_length(prompt_ids).items()):
+        for start in range(0, len(idxs), batch_size):
+            chunk = idxs[start:start + batch_size]
+            x = torch.tensor([prompt_ids[i] for i in chunk], dtype=torch.long, device=device)
+            new = model.generate(x, max_new_tokens, temperature=temperature, top_k=top_k,
+                                 stop_tokens=stop_tokens, generator=generator).tolist()
+            for i, row in zip(chunk, new):
+                cut = next((j for j, t in enumerate(row) if t in stop_tokens), len(row))
+                out[i], finished[i] = row[:cut], cut < len(row)
+    model.train(was_training)
+    return (out, finished) if return_finished else out
+
+
+def complete(model, enc, texts, device=None, max_new_tokens=40):
+    """Greedy plain-text continuation of each text (a document starts with <|bos|>)."""
+    bos = enc.encode_single_token(BOS)
+    prompt_ids = [[bos] + encode_text(enc, t) for t in texts]
+    new = generate_ids(model, prompt_ids, max_new_tokens, stop_tokens=(bos,))
+    return [enc.decode(ids) for ids in new]
+
+
+def chat_replies(model, enc, prompts, max_new_tokens=64, temperature=0.0, generator=None,
+                 return_finished=False):
+    """Assistant replies to user prompts (str or message lists), decoded, without <|end|>.
+
+    With return_finished, also whether each reply closed its turn with <|end|>.
+    """
+    end = enc.encode_single_token(END)
+    prompt_ids = [render_prompt(enc, p) for p in prompts]
+    new, finished = generate_ids(model, prompt_ids, max_new_tokens, temperature=temperature,
+                                 stop_tokens=(end,), generator=generator, return_finished=True)
+    replies = [enc.decode(ids) for ids in new]
+    return (replies, finished) if return_finished else replies
