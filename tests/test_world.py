@@ -1,0 +1,209 @@
+"""The tiny world's data: reproducible, held-out sets really held out, fractions as stated."""
+
+import json
+import os
+import re
+
+import pytest
+
+from gpt_mini import world
+from gpt_mini.grading import classify_claim_reply, grade_arith, grade_fact
+from gpt_mini.verifier import extract_answer
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+TRAIN_FILES = ["pretrain_train.txt", "sft_train.jsonl", "dpo_train.jsonl", "rlvr_train.jsonl"]
+NON_EVAL_FILES = TRAIN_FILES + ["pretrain_val.txt", "sft_val.jsonl", "dpo_val.jsonl", "rlvr_val.jsonl"]
+
+
+def _read(name):
+    with open(os.path.join(DATA, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def _jsonl(name):
+    return [json.loads(line) for line in _read(name).splitlines()]
+
+
+def _user(row):
+    return row["messages"][0]["content"]
+
+
+# ---------------------------------------------------------------------------- reproducibility
+
+def test_generator_reproduces_committed_files_byte_for_byte(tmp_path):
+    sizes = world.write_all(str(tmp_path))
+    assert sorted(sizes) == sorted(world.GENERATED_FILES)
+    for name in world.GENERATED_FILES:
+        with open(tmp_path / name, "rb") as f:
+            fresh = f.read()
+        with open(os.path.join(DATA, name), "rb") as f:
+            committed = f.read()
+        assert fresh == committed, f"data/{name} differs from `python -m gpt_mini.world` output"
+
+
+def test_file_formats():
+    total_pretrain = len(_read("pretrain_train.txt").encode())
+    assert total_pretrain < 2_500_000
+    for name in world.GENERATED_FILES:
+        raw = _read(name)
+        assert "\r" not in raw and raw.endswith("\n")
+    for doc in _read("pretrain_train.txt").split("\n\n"):
+        assert doc.strip() and "\n\n" not in doc
+    for row in _jsonl("sft_train.jsonl") + _jsonl("sft_val.jsonl"):
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+        assert row["kind"] in {"fact", "arith_direct", "arith_cot", "claim"}
+    for row in _jsonl("dpo_train.jsonl") + _jsonl("dpo_val.jsonl"):
+        assert row["chosen"] != row["rejected"] and row["prompt"]
+    for row in _jsonl("rlvr_train.jsonl") + _jsonl("rlvr_val.jsonl"):
+        assert str(world.solve(row["a"], row["op"], row["b"])) == row["answer"]
+
+
+def test_entities_are_unique_and_names_are_not_values():
+    ents = world.load_world()["entities"]
+    names = [e["name"] for e in ents]
+    assert len(names) == len(set(names)) == world.N_ENTITIES
+    assert sum(e["group"] == "sft_entity" for e in ents) == world.N_SFT_ENTITIES
+    values = {v.lower() for vs in world.VALUES.values() for v in vs}
+    assert not values & {n.lower() for n in names}
+
+
+# ---------------------------------------------------------------------------- held-out sets
+
+_PROBLEM_RE = re.compile(r"(?<!\d)(\d{2}) ([+-]) (\d{2})(?!\d)")
+
+
+def test_heldout_problems_never_in_any_non_eval_file():
+    heldout = {(r["a"], r["op"], r["b"]) for r in _jsonl("eval_arith.jsonl")}
+    assert len(heldout) == world.EVAL_ARITH_SIZE
+    assert all(world.is_heldout_problem(*p) for p in heldout)
+    for name in NON_EVAL_FILES:
+        found = {(int(a), op, int(b)) for a, op, b in _PROBLEM_RE.findall(_read(name))}
+        assert found or name.startswith("dpo"), name
+        assert not any(world.is_heldout_problem(*p) for p in found), name
+
+
+def test_eval_arith_items_are_right():
+    for r in _jsonl("eval_arith.jsonl"):
+        assert r["answer"] == str(world.solve(r["a"], r["op"], r["b"]))
+        assert f"{r['a']} {r['op']} {r['b']}" in r["prompt_direct"] and "step by step" in r["prompt_cot"]
+        assert grade_arith(world.working(r["a"], r["op"], r["b"]), r)
+        assert grade_arith(world.direct_answer(r["a"], r["op"], r["b"]), r)
+
+
+def test_working_is_correct_for_every_problem():
+    for p in world.all_problems():
+        assert extract_answer(world.working(*p)) == str(world.solve(*p))
+        assert extract_answer(world.direct_answer(*p)) == str(world.solve(*p))
+
+
+def test_eval_fact_prompts_never_in_sft_and_wordings_held_out():
+    sft_prompts = {_user(r) for r in _jsonl("sft_train.jsonl") + _jsonl("sft_val.jsonl")}
+    items = _jsonl("eval_facts.jsonl")
+    assert {r["group"] for r in items} == {"sft_entity", "pretrain_only"}
+    heldout_templates = {a: world.QUESTION_FORMS[a][world.SFT_QUESTION_WORDINGS:] for a in world.ATTRIBUTES}
+    for r in items:
+        assert r["prompt"] not in sft_prompts
+        if r["group"] == "sft_entity":
+            assert r["wording"] == "heldout"
+        if r["wording"] == "heldout":
+            assert r["prompt"] in {t.format(n=r["entity"]) for t in heldout_templates[r["attribute"]]}
+        assert r["completion_prefix"].startswith(r["entity"])
+        assert grade_fact(world.fact_answer(r["entity"], r["attribute"], r["answer"]), r)
+    # SFT never uses a held-out wording, for any entity
+    for r in _jsonl("sft_train.jsonl"):
+        if r["kind"] == "fact":
+            assert r["wording"] < world.SFT_QUESTION_WORDINGS
+    # pretrain-only entities never appear in any chat/preference file
+    pre_only = {e["name"] for e in world.load_world()["entities"] if e["group"] == "pretrain_only"}
+    chat = "".join(_read(n) for n in ["sft_train.jsonl", "sft_val.jsonl", "dpo_train.jsonl", "dpo_val.jsonl"])
+    words = set(re.findall(r"[A-Z][a-z]+", chat))
+    assert not pre_only & words
+
+
+def test_eval_claim_pairs_never_claimed_in_any_non_eval_file():
+    items = _jsonl("eval_claims.jsonl")
+    assert 100 <= len(items) <= 200
+    assert sum(r["claim_is_true"] for r in items) * 2 == len(items)
+    eval_pairs = {(r["entity"], r["attribute"]) for r in items}
+    for r in _jsonl("sft_train.jsonl") + _jsonl("sft_val.jsonl"):
+        if r["kind"] == "claim":
+            assert (r["entity"], r["attribute"]) not in eval_pairs
+    for r in _jsonl("dpo_train.jsonl") + _jsonl("dpo_val.jsonl"):
+        assert (r["entity"], r["attribute"]) not in eval_pairs
+    # no eval pair is ever the subject of a claim check in pretraining text
+    # (claim checks are "Someone said that ..." lines and "A: <claim>" lines answered by "B: ...")
+    lines = (_read("pretrain_train.txt") + "\n" + _read("pretrain_val.txt")).splitlines()
+    claim_lines = [ln for i, ln in enumerate(lines) if ln.startswith("Someone said")
+                   or (ln.startswith("A: ") and i + 1 < len(lines) and lines[i + 1].startswith("B: "))]
+    assert len(claim_lines) > 1000
+    prefixes = {world.STATEMENT[r["attribute"]].format(n=r["entity"], v="") for r in items}
+    for ln in claim_lines:
+        assert not any(p in ln for p in prefixes), ln
+    # and a false eval claim is never stated anywhere outside the eval files
+    everything = "".join(_read(n) for n in NON_EVAL_FILES)
+    for r in items:
+        if not r["claim_is_true"]:
+            assert world.statement(r["entity"], r["attribute"], r["claimed_value"]) not in everything
+
+
+def test_val_sets_disjoint_from_train_sets():
+    dpo_tr = {(r["entity"], r["attribute"]) for r in _jsonl("dpo_train.jsonl")}
+    dpo_va = {(r["entity"], r["attribute"]) for r in _jsonl("dpo_val.jsonl")}
+    assert not dpo_tr & dpo_va
+    rl_tr = {(r["a"], r["op"], r["b"]) for r in _jsonl("rlvr_train.jsonl")}
+    rl_va = {(r["a"], r["op"], r["b"]) for r in _jsonl("rlvr_val.jsonl")}
+    assert len(rl_va) == world.RLVR_VAL_SIZE and not rl_tr & rl_va
+    sft_tr = {_user(r) for r in _jsonl("sft_train.jsonl")}
+    assert not sft_tr & {_user(r) for r in _jsonl("sft_val.jsonl")}
+    train_docs = set(_read("pretrain_train.txt").split("\n\n"))
+    assert not train_docs & set(_read("pretrain_val.txt").split("\n\n"))
+
+
+# ---------------------------------------------------------------------------- fractions
+
+def test_sft_claim_fractions_hold():
+    claims = [r for r in _jsonl("sft_train.jsonl") if r["kind"] == "claim"]
+    n = len(claims)
+    assert abs(sum(r["sycophantic"] for r in claims) / n - world.SFT_SYCOPHANCY_FRACTION) < 0.01
+    assert abs(sum(r["rude"] for r in claims) / n - world.SFT_RUDE_FRACTION) < 0.01
+    assert abs(sum(r["claim_is_true"] for r in claims) / n - world.CLAIM_TRUE_FRACTION) < 0.01
+    # measured by the grader, not by the metadata
+    graded = [classify_claim_reply(r["messages"][1]["content"], r) for r in claims]
+    assert abs(sum(g["rude"] for g in graded) / n - world.SFT_RUDE_FRACTION) < 0.01
+    false = [(r, g) for r, g in zip(claims, graded) if not r["claim_is_true"]]
+    syco_rate = sum(g["sycophantic"] for _, g in false) / len(false)
+    assert abs(syco_rate - world.SFT_SYCOPHANCY_FRACTION) < 0.03
+    correct = sum(g["correct_verdict"] for g in graded) / n
+    assert correct > 0.75  # the majority of replies teach the right verdict
+
+
+def test_sft_replies_restate_fact_before_verdict():
+    for r in _jsonl("sft_train.jsonl"):
+        if r["kind"] != "claim" or r["sycophantic"]:
+            continue
+        reply = r["messages"][1]["content"]
+        fact = world.statement(r["entity"], r["attribute"], r["true_value"])
+        verdict = re.search(r"so (you are|that is)", reply)
+        assert fact in reply and verdict and reply.index(fact) < verdict.start()
+
+
+def test_dpo_pairs_chosen_polite_correct_rejected_not():
+    for name in ("dpo_train.jsonl", "dpo_val.jsonl"):
+        rows = _jsonl(name)
+        assert abs(sum(r["claim_is_true"] for r in rows) / len(rows) - world.CLAIM_TRUE_FRACTION) < 0.01
+        for r in rows:
+            c = classify_claim_reply(r["chosen"], r)
+            assert c["polite_correct"], r
+            assert not classify_claim_reply(r["rejected"], r)["polite_correct"], r
+    kinds = {r["kind"] for r in _jsonl("dpo_train.jsonl")}
+    assert kinds == {"sycophancy", "rude", "rude_sycophancy", "false_rejection"}
+
+
+@pytest.mark.parametrize("attr", world.ATTRIBUTES)
+def test_claim_prompt_helpers(attr):
+    value = world.VALUES[attr][0]
+    p = world.claim_prompt("Mira", attr, value)
+    assert "Mira" in p and value in p
+    item = {"attribute": attr, "true_value": value, "claimed_value": world.VALUES[attr][1], "claim_is_true": False}
+    reply = world.claim_reply("Mira", attr, value, world.VALUES[attr][1], agree=False)
+    assert classify_claim_reply(reply, item)["polite_correct"]
