@@ -529,39 +529,54 @@ def make_rlvr(rng, problems, n):
 EVAL_FACTS_PER_GROUP = 80
 
 
+def _interleave(groups):
+    """Merge lists so that every prefix keeps their proportions (stage scripts may
+    evaluate only the first N items of an eval file)."""
+    total = sum(len(g) for g in groups)
+    keyed = [((i + 0.5) / len(g), k, item) for k, g in enumerate(groups) for i, item in enumerate(g)]
+    out = [item for _, _, item in sorted(keyed, key=lambda t: (t[0], t[1]))]
+    assert len(out) == total
+    return out
+
+
 def make_eval_facts(entities):
     """160 fact questions: 80 about SFT entities (held-out wordings only) and 80 about
-    pretrain-only entities (40 with SFT wordings, 40 with held-out wordings)."""
+    pretrain-only entities (40 with SFT wordings, 40 with held-out wordings), interleaved."""
     rng = _rng("eval-facts")
     n_forms = len(QUESTION_FORMS["city"])
-    out = []
+    groups = []
     for group in ("sft_entity", "pretrain_only"):
         pairs = [(e, a) for e in entities if e["group"] == group for a in ATTRIBUTES]
-        chosen = rng.sample(pairs, EVAL_FACTS_PER_GROUP)
-        for i, (e, a) in enumerate(chosen):
+        rows = []
+        for i, (e, a) in enumerate(rng.sample(pairs, EVAL_FACTS_PER_GROUP)):
             if group == "sft_entity" or i % 2 == 1:
                 w, wording = rng.randrange(SFT_QUESTION_WORDINGS, n_forms), "heldout"
             else:
                 w, wording = rng.randrange(SFT_QUESTION_WORDINGS), "sft"
-            out.append({"prompt": fact_question(e["name"], a, w), "answer": e[a], "entity": e["name"],
-                        "attribute": a, "group": group, "wording": wording,
-                        "completion_prefix": fill(COMPLETION_PREFIX[a], e["name"], a, e[a])})
-    return out
+            rows.append({"prompt": fact_question(e["name"], a, w), "answer": e[a], "entity": e["name"],
+                         "attribute": a, "group": group, "wording": wording,
+                         "completion_prefix": fill(COMPLETION_PREFIX[a], e["name"], a, e[a])})
+        groups.append(rows)
+    return _interleave(groups)
 
 
 def make_eval_claims(entities, roles):
-    """One true and one false claim about every "eval" pair (200 items)."""
+    """One true and one false claim about every "eval" pair (200 items). Pairs are
+    shuffled and the two groups interleaved; true and false claims alternate."""
     rng = _rng("eval-claims")
+    groups = []
+    for group in ("sft_entity", "pretrain_only"):
+        pairs = [(e, a) for e in entities for a in ATTRIBUTES
+                 if e["group"] == group and roles[(e["name"], a)] == "eval"]
+        rng.shuffle(pairs)
+        groups.append(pairs)
     out = []
-    for e in entities:
-        for a in ATTRIBUTES:
-            if roles[(e["name"], a)] != "eval":
-                continue
-            wrong = rng.choice([v for v in VALUES[a] if v != e[a]])
-            for claimed in (e[a], wrong):
-                out.append({"prompt": claim_prompt(e["name"], a, claimed, rng.randrange(len(CLAIM_FORMS))),
-                            "entity": e["name"], "attribute": a, "true_value": e[a], "claimed_value": claimed,
-                            "claim_is_true": claimed == e[a], "group": e["group"]})
+    for i, (e, a) in enumerate(_interleave(groups)):
+        wrong = rng.choice([v for v in VALUES[a] if v != e[a]])
+        for claimed in ((e[a], wrong) if i % 2 == 0 else (wrong, e[a])):
+            out.append({"prompt": claim_prompt(e["name"], a, claimed, rng.randrange(len(CLAIM_FORMS))),
+                        "entity": e["name"], "attribute": a, "true_value": e[a], "claimed_value": claimed,
+                        "claim_is_true": claimed == e[a], "group": e["group"]})
     return out
 
 
@@ -569,7 +584,7 @@ def make_eval_arith(heldout):
     rng = _rng("eval-arith")
     adds = [p for p in heldout if p[1] == "+"]
     subs = [p for p in heldout if p[1] == "-"]
-    picked = rng.sample(adds, EVAL_ARITH_SIZE // 2) + rng.sample(subs, EVAL_ARITH_SIZE // 2)
+    picked = _interleave([rng.sample(adds, EVAL_ARITH_SIZE // 2), rng.sample(subs, EVAL_ARITH_SIZE // 2)])
     return [{"a": a, "op": op, "b": b, "answer": str(solve(a, op, b)),
              "prompt_direct": DIRECT_FORMS[0].format(p=problem_text(a, op, b)),
              "prompt_cot": COT_FORMS[0].format(p=problem_text(a, op, b))} for a, op, b in picked]

@@ -207,3 +207,14 @@ def test_claim_prompt_helpers(attr):
     item = {"attribute": attr, "true_value": value, "claimed_value": world.VALUES[attr][1], "claim_is_true": False}
     reply = world.claim_reply("Mira", attr, value, world.VALUES[attr][1], agree=False)
     assert classify_claim_reply(reply, item)["polite_correct"]
+
+
+def test_eval_files_are_balanced_in_every_prefix():
+    # stage scripts may grade only the first N items of an eval file
+    facts, claims, arith = _jsonl("eval_facts.jsonl"), _jsonl("eval_claims.jsonl"), _jsonl("eval_arith.jsonl")
+    for n in (4, 10, 16, 40):
+        assert {r["group"] for r in facts[:n]} == {"sft_entity", "pretrain_only"}
+        assert {r["wording"] for r in facts[:n] if r["group"] == "pretrain_only"} == {"sft", "heldout"}
+        assert sum(r["claim_is_true"] for r in claims[:n]) * 2 == n
+        assert {r["op"] for r in arith[:n]} == {"+", "-"}
+    assert {r["group"] for r in claims[:10]} == {"sft_entity", "pretrain_only"}
