@@ -83,23 +83,15 @@ config = GPTConfig(vocab_size=enc.n_vocab, block_size=args.block_size, n_layer=a
                    n_head=args.n_head, n_embd=args.n_embd)
 model = GPT(config).to(device)
 optimizer = train.make_optimizer(model, args.lr)
-start_step = 0
 ckpt_path = f"{args.out}/model.pt"
-if args.resume and checkpoint.os.path.exists(ckpt_path):
-    try:
-        state = checkpoint.load_checkpoint(ckpt_path, expected_stages=["pretrain"], device=device)
-    except checkpoint.CheckpointError as e:
-        sys.exit(f"error: {e}")
-    if state["model_config"] != config.to_dict():
-        sys.exit(f"error: {ckpt_path} has model config {state['model_config']}, not the requested one; "
-                 f"use the same flags or another --out")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    start_step = state["step"]
+try:
+    start_step, resumed = checkpoint.resume_if_asked(args.resume, ckpt_path, "pretrain", model, optimizer, device)
+except checkpoint.CheckpointError as e:
+    sys.exit(f"error: {e}")
 raw_model = model
 if world > 1:
     model = DDP(model)
-log = metrics.MetricsLogger(f"{args.out}/metrics.jsonl", resume=start_step > 0, enabled=master)
+log = metrics.MetricsLogger(f"{args.out}/metrics.jsonl", resume_step=start_step, enabled=master)
 if master:
     print(f"device {device} x{world} | {config.num_params() / 1e6:.2f}M parameters | "
           f"{len(train_tokens):,} training tokens, {len(val_tokens):,} held-out | unigram baseline {unigram:.3f}")
@@ -119,8 +111,8 @@ def held_out_loss():
 
 
 # ----------------------------------------------------------------------------- loop
-initial_loss = held_out_loss() if start_step == 0 else None
-if master and initial_loss is not None:
+initial_loss = held_out_loss() if start_step == 0 else resumed.get("initial_loss")
+if master and start_step == 0:
     log.log({"step": 0, "split": "eval", "loss": initial_loss, "unigram": unigram})
 throughput = metrics.Throughput()
 bar = metrics.progress(args.steps, "pretrain", enabled=master and not args.no_progress, initial=start_step)
@@ -128,7 +120,7 @@ model.train()
 try:
     for step in range(start_step, args.steps):
         # the batch depends only on (seed, rank, step), so a resumed run sees the same batches
-        g = torch.Generator().manual_seed(args.seed * 1_000_003 + rank * 10_007 + step)
+        g = data.step_generator(args.seed, step, rank)
         x, y = data.random_windows(train_tokens, args.batch_size, args.block_size, g)
         x, y = x.to(device), y.to(device)
         lr = train.lr_at(step, args.steps, args.lr, args.warmup)
@@ -153,7 +145,7 @@ try:
                 log.log({"step": step + 1, "split": "eval", "loss": val, "unigram": unigram})
                 bar.write(f"step {step + 1}: held-out loss {val:.3f} (perplexity {math.exp(val):.1f}; unigram {unigram:.3f})")
                 checkpoint.save_checkpoint(ckpt_path, raw_model, "pretrain", step + 1, optimizer,
-                                           extra={"args": vars(args)})
+                                           extra={"args": vars(args), "initial_loss": initial_loss})
 except train.NonFiniteLossError as e:
     bar.close()
     sys.exit(f"error: {e}")

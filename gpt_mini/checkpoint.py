@@ -72,3 +72,20 @@ def model_from_checkpoint(state, device="cpu"):
     model = GPT(config)
     model.load_state_dict(state["model"])
     return model.to(device)
+
+
+def resume_if_asked(resume, path, stage, model, optimizer, device="cpu"):
+    """With --resume and a checkpoint of this stage at path: load model + optimizer, return its
+    step and extra dict. Otherwise return (0, None). A mismatching checkpoint is refused."""
+    path = resolve(path)
+    if not resume or not os.path.exists(path):
+        return 0, None
+    state = load_checkpoint(path, expected_stages=[stage], device=device)
+    raw = model.module if hasattr(model, "module") else model
+    if state["model_config"] != raw.config.to_dict():
+        raise CheckpointError(f"{path} has model config {state['model_config']}, not this run's; "
+                              f"use the same flags or another --out")
+    raw.load_state_dict(state["model"])
+    if optimizer is not None and state.get("optimizer"):
+        optimizer.load_state_dict(state["optimizer"])
+    return state["step"], state.get("extra") or {}

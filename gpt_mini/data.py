@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .logprobs import pad_and_stack
 from .tokenizer import BOS, END, PAD, encode_text, render_chat, render_prompt
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
@@ -185,17 +186,9 @@ def _lines(path, skip_bad, out):
             yield line_no, obj
 
 
-def pad_batch(examples, pad_id, keys=("ids", "mask")):
-    """Right-pad ids with <|pad|> and masks with 0 -> (input_ids (B, T), mask (B, T))."""
-    ids_key, mask_key = keys
-    T = max(len(e[ids_key]) for e in examples)
-    input_ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(examples), T), dtype=torch.long)
-    for i, e in enumerate(examples):
-        n = len(e[ids_key])
-        input_ids[i, :n] = torch.tensor(e[ids_key])
-        mask[i, :n] = torch.tensor(e[mask_key])
-    return input_ids, mask
+def pad_batch(examples, pad_id):
+    """Tokenised conversations (dicts with ids, mask) -> right-padded (input_ids (B, T), mask (B, T))."""
+    return pad_and_stack([e["ids"] for e in examples], [e["mask"] for e in examples], pad_id)
 
 
 # ----------------------------------------------------------------------------- preference pairs (DPO)
@@ -266,9 +259,9 @@ def pair_batch(examples, pad_id):
 
     Returns input_ids (2B, T), response_mask (2B, T) and response lengths (2B,).
     """
-    rows = [{"ids": e["prompt_ids"] + e[k], "mask": [0] * len(e["prompt_ids"]) + [1] * len(e[k])}
+    rows = [(e["prompt_ids"] + e[k], [0] * len(e["prompt_ids"]) + [1] * len(e[k]))
             for k in ("chosen_ids", "rejected_ids") for e in examples]
-    input_ids, mask = pad_batch(rows, pad_id)
+    input_ids, mask = pad_and_stack([ids for ids, _ in rows], [m for _, m in rows], pad_id)
     return input_ids, mask, mask.sum(dim=1)
 
 
@@ -289,3 +282,14 @@ def load_tasks(path):
 
 def pad_id(enc):
     return enc.encode_single_token(PAD)
+
+
+def step_generator(seed, step, rank=0):
+    """The random stream of one training step: depends only on (seed, rank, step),
+    so an interrupted run resumed from its checkpoint sees exactly the same batches."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + rank * 10_007 + step)
+
+
+def sample_indices(n, batch_size, generator):
+    """batch_size example indices drawn uniformly (with replacement across steps)."""
+    return torch.randint(n, (batch_size,), generator=generator).tolist()

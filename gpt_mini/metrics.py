@@ -17,15 +17,22 @@ from tqdm import tqdm  # noqa: E402
 
 
 class MetricsLogger:
-    """Append-only JSONL log. On a fresh run the old file is replaced; on resume it is kept."""
+    """Append-only JSONL log.
 
-    def __init__(self, path, resume=False, enabled=True):
+    A fresh run (resume_step 0) replaces the old file. A resumed run keeps the
+    records up to the checkpoint's step and drops the ones logged after it, so the
+    curve continues without duplicates.
+    """
+
+    def __init__(self, path, resume_step=0, enabled=True):
         self.path = path
         self.enabled = enabled
-        if enabled:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            if not resume and os.path.exists(path):
-                os.remove(path)
+        if not enabled:
+            return
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        kept = [r for r in read_metrics(path) if r.get("step", 0) <= resume_step] if resume_step else []
+        with open(path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in kept)
 
     def log(self, record):
         if not self.enabled:
@@ -113,3 +120,54 @@ def read_summary(out_dir):
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def beta_summaries(dpo_dir):
+    """Summaries of every runs/dpo/beta-*/ folder, sorted by beta."""
+    found = []
+    if os.path.isdir(dpo_dir):
+        for name in os.listdir(dpo_dir):
+            s = read_summary(os.path.join(dpo_dir, name)) if name.startswith("beta-") else None
+            if s:
+                found.append(s)
+    return sorted(found, key=lambda s: s["beta"])
+
+
+SWEEP_RATES = [("claims_false_corrected", "false claims corrected"), ("claims_false_agreed", "false claims agreed"),
+               ("claims_rude", "rude replies"), ("claims_true_confirmed", "true claims confirmed")]
+
+
+def plot_beta_sweep(dpo_dir):
+    """One figure comparing the beta runs: held-out accuracy, margin, drift, behaviour. -> (png, text table)."""
+    runs = beta_summaries(dpo_dir)
+    betas = [s["beta"] for s in runs]
+    held = [s["held_out"] for s in runs]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    panels = [("held-out preference accuracy", "eval/rewards/accuracies"),
+              ("held-out reward margin (β·Δ)", "eval/rewards/margins"),
+              ("drift: held-out token KL to reference", "eval/kl")]
+    for ax, (title, key) in zip(axes, panels):
+        ax.plot(betas, [h[key] for h in held], marker="o")
+        ax.set_title(title, fontsize=10)
+    for key, label in SWEEP_RATES:
+        axes[3].plot(betas, [s["after"][key] for s in runs], marker="o", label=label)
+    axes[3].set_title("behaviour after DPO (held-out, greedy)", fontsize=10)
+    axes[3].legend(fontsize=7)
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("β")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = os.path.join(dpo_dir, "beta_sweep.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    lines = [f"{'beta':>6s} {'eval acc':>9s} {'margin':>8s} {'Δ logratio':>10s} {'token KL':>9s} "
+             + " ".join(f"{label[:14]:>14s}" for _, label in SWEEP_RATES)]
+    for s, h in zip(runs, held):
+        lines.append(f"{s['beta']:6g} {h['eval/rewards/accuracies']:9.3f} {h['eval/rewards/margins']:8.3f} "
+                     f"{h['eval/rewards/margins'] / s['beta']:10.2f} {h['eval/kl']:9.4f} "
+                     + " ".join(f"{100 * s['after'][k]:13.1f}%" for k, _ in SWEEP_RATES))
+    table = "\n".join(lines)
+    with open(os.path.join(dpo_dir, "beta_sweep.txt"), "w") as f:
+        f.write(table + "\n")
+    return path, table

@@ -13,7 +13,7 @@ import torch
 from .tokenizer import BOS, END, encode_text, render_prompt
 
 # Fixed prompts for the pretraining samples (plain text, no chat template).
-PRETRAIN_PROMPTS = ["Mira lives in", "47 + 38 =", "Once upon a time,"]
+PRETRAIN_PROMPTS = ["Rurair lives in", "We add 47 + 38.", "What kind of pet does Zuvail keep?"]
 
 
 def _by_length(prompt_ids):

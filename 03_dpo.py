@@ -1,0 +1,225 @@
+"""
+Stage 3: Direct Preference Optimization (DPO, Rafailov et al. 2023).
+
+What it does: loads the SFT checkpoint twice, once as the policy to train and
+once as the reference, frozen. For each pair (prompt, chosen, rejected) it sums
+the response-token log-probs under both models (response mask, shift by one)
+and minimises  -log sigmoid(beta * [(log pi(chosen) - log ref(chosen)) - (log pi(rejected) - log ref(rejected))]).
+Every --log-every steps it logs TRL's metrics on the training stream and on the
+held-out pairs (eval/...): loss, rewards/chosen, rewards/rejected,
+rewards/margins, rewards/accuracies, logps/chosen, logps/rejected, and the
+drift from the reference. Before and after, it grades greedy replies to
+held-out claims: corrections of false claims, agreement with false claims
+(sycophancy), confirmations of true ones, rude replies.
+
+Each beta writes its own folder, runs/dpo/beta-<beta>/, so reruns never
+overwrite each other; several betas in one command run a sweep and draw
+runs/dpo/beta_sweep.png.
+
+What it simplifies: the reference log-probs are computed once before training
+(the reference is frozen, so this is exact; --live-reference recomputes them);
+pairs are drawn at random each step; no gradient accumulation.
+
+Run it:
+    python 03_dpo.py                              # beta 0.1, about 3 minutes on a 2-core CPU
+    python 03_dpo.py --beta 0.5                   # change beta and rerun
+    python 03_dpo.py --beta 0.01 0.1 0.5 1.0      # the sweep + comparison figure
+    python 03_dpo.py --quick
+    python 03_dpo.py --data my_pairs.jsonl        # prompt/chosen/rejected, strings or message lists
+"""
+
+import argparse
+import os
+import sys
+
+import torch
+
+from gpt_mini import checkpoint, data, evaluate, metrics, report, train
+from gpt_mini.losses import DPO_LOSS_TYPES, chosen_nll, dpo_loss, preference_metrics
+from gpt_mini.preference import pair_logps, score_pairs, token_kl
+from gpt_mini.tokenizer import load_tokenizer
+
+# ----------------------------------------------------------------------------- arguments
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+train.add_common_args(parser, "dpo")
+parser.add_argument("--init", default="runs/sft", help="SFT checkpoint: the policy's start and the frozen reference")
+parser.add_argument("--beta", type=float, nargs="+", default=[0.1], help="KL strength; several values run a sweep")
+parser.add_argument("--loss", default="sigmoid", choices=DPO_LOSS_TYPES, help="sigmoid (DPO), ipo or hinge")
+parser.add_argument("--label-smoothing", type=float, default=0.0, help="epsilon of conservative DPO (sigmoid loss only)")
+parser.add_argument("--rpo-alpha", type=float, default=0.0, help="weight of an NLL term on the chosen response (RPO)")
+parser.add_argument("--steps", type=int, default=500, help="optimizer steps per beta")
+parser.add_argument("--batch-size", type=int, default=16, help="pairs per step")
+parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (AdamW)")
+parser.add_argument("--warmup", type=int, default=20, help="linear warm-up steps")
+parser.add_argument("--log-every", type=int, default=100, help="steps between log lines, held-out metrics and checkpoints")
+parser.add_argument("--live-reference", action="store_true", help="run the reference every step instead of caching its log-probs")
+parser.add_argument("--eval-limit", type=int, default=None, help="grade only the first N held-out items of each kind")
+args = parser.parse_args()
+if args.quick:
+    args.steps, args.batch_size, args.log_every, args.eval_limit = 40, 8, 20, 16
+
+device = train.pick_device(args.device)
+train.seed_everything(args.seed)
+
+# ----------------------------------------------------------------------------- load
+enc = load_tokenizer()
+try:
+    sft_state = checkpoint.load_checkpoint(args.init, device=device)
+except checkpoint.CheckpointError as e:
+    sys.exit(f"error: {e}")
+if sft_state["stage"] != "sft":
+    print(f"note: starting from a '{sft_state['stage']}' checkpoint ({args.init}), not an SFT one")
+reference = checkpoint.model_from_checkpoint(sft_state, device)
+reference.eval().requires_grad_(False)  # frozen: never trained, never in train mode
+block_size = reference.config.block_size
+
+# ----------------------------------------------------------------------------- data
+try:
+    train_set = data.encode_pairs(enc, args.data or data.data_path("dpo_train.jsonl"), block_size)
+    val_set = data.encode_pairs(enc, data.data_path("dpo_val.jsonl"), block_size)
+except data.DataError as e:
+    sys.exit(f"error: {e}")
+print(f"pairs: {train_set.summary()}; held-out: {val_set.summary()}")
+pad = data.pad_id(enc)
+if args.eval_limit:
+    val_set.examples = val_set.examples[:4 * args.eval_limit]
+
+# The reference is frozen, so its log-probs are fixed numbers: compute them once.
+print("scoring every pair under the frozen reference (once) ...")
+ref_chosen_all, ref_rejected_all, _ = score_pairs(reference, train_set.examples, pad)
+val_ref_chosen, val_ref_rejected, val_lengths = score_pairs(reference, val_set.examples, pad)
+
+print("grading the SFT model's replies on held-out prompts ...")
+before, _ = evaluate.evaluate_chat(reference, enc, args.eval_limit)
+
+
+@torch.no_grad()
+def held_out(policy, beta):
+    """eval/ metrics on the held-out pairs, including the exact token KL to the reference."""
+    policy_chosen, policy_rejected, _ = score_pairs(policy, val_set.examples, pad)
+    loss, chosen_rewards, rejected_rewards = dpo_loss(
+        policy_chosen, policy_rejected, val_ref_chosen, val_ref_rejected, beta, args.label_smoothing,
+        args.loss, val_lengths[0], val_lengths[1])
+    kls = []
+    policy.eval()
+    for i in range(0, len(val_set.examples), 64):
+        input_ids, mask, _ = data.pair_batch(val_set.examples[i:i + 64], pad)
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        kls.append(token_kl(policy(input_ids), reference(input_ids), input_ids, mask))
+    policy.train()
+    out = {"eval/loss": loss.item(), "eval/logps/chosen": policy_chosen.mean().item(),
+           "eval/logps/rejected": policy_rejected.mean().item(),
+           "eval/drift": drift(policy_chosen, policy_rejected, val_ref_chosen, val_ref_rejected, val_lengths),
+           "eval/kl": torch.stack(kls).mean().item()}
+    out.update({f"eval/{k}": v for k, v in preference_metrics(chosen_rewards, rejected_rewards).items()})
+    return out
+
+
+def drift(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths):
+    """Mean |log pi - log ref| per response token, over chosen and rejected: how far the policy moved."""
+    moved = (policy_chosen - ref_chosen).abs().sum() + (policy_rejected - ref_rejected).abs().sum()
+    return (moved / lengths.sum()).item()
+
+
+def run_one(beta):
+    out_dir = os.path.join(args.out, f"beta-{beta:g}")
+    train.prepare_out_dir(out_dir)
+    torch.manual_seed(args.seed)
+    policy = checkpoint.model_from_checkpoint(sft_state, device)
+    policy.train()
+    optimizer = train.make_optimizer(policy, args.lr, weight_decay=0.0)
+    log = metrics.MetricsLogger(f"{out_dir}/metrics.jsonl")
+    step0 = held_out(policy, beta)
+    log.log({"step": 0, "split": "eval", **step0})
+    print(f"\n[beta {beta:g}] step 0 held-out: loss {step0['eval/loss']:.4f} (log 2 = 0.6931), "
+          f"margin {step0['eval/rewards/margins']:.4f}, accuracy {step0['eval/rewards/accuracies']:.2f} (ties count as wrong)")
+    interval, throughput = [], metrics.Throughput()
+    bar = metrics.progress(args.steps, f"dpo beta={beta:g}", enabled=not args.no_progress)
+    try:
+        for step in range(args.steps):
+            idx = data.sample_indices(len(train_set.examples), args.batch_size, data.step_generator(args.seed, step))
+            input_ids, response_mask, lengths = data.pair_batch([train_set.examples[i] for i in idx], pad)
+            input_ids, response_mask = input_ids.to(device), response_mask.to(device)
+            chosen_lengths, rejected_lengths = lengths.to(device).chunk(2)
+            train.set_lr(optimizer, train.lr_at(step, args.steps, args.lr, args.warmup))
+            with train.autocast(device):  # one forward for chosen and rejected together
+                policy_chosen_logps, policy_rejected_logps, _ = pair_logps(policy, input_ids, response_mask)
+            if args.live_reference:
+                with torch.no_grad(), train.autocast(device):
+                    ref_chosen_logps, ref_rejected_logps, _ = pair_logps(reference, input_ids, response_mask)
+            else:
+                ref_chosen_logps, ref_rejected_logps = ref_chosen_all[idx].to(device), ref_rejected_all[idx].to(device)
+            loss, chosen_rewards, rejected_rewards = dpo_loss(
+                policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
+                beta, args.label_smoothing, args.loss, chosen_lengths, rejected_lengths)
+            if args.rpo_alpha:  # RPO (Pang et al. 2024): keep the chosen response likely
+                loss = loss + args.rpo_alpha * chosen_nll(policy_chosen_logps, chosen_lengths)
+            train.check_finite(loss, step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+            optimizer.step()
+            throughput.add(input_ids.numel())
+            interval.append({"loss": loss.item(), **preference_metrics(chosen_rewards, rejected_rewards),
+                             "logps/chosen": policy_chosen_logps.mean().item(),
+                             "logps/rejected": policy_rejected_logps.mean().item(),
+                             "drift": drift(policy_chosen_logps.detach(), policy_rejected_logps.detach(),
+                                            ref_chosen_logps, ref_rejected_logps, lengths)})
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", pairs_s=f"{(step + 1) * args.batch_size / throughput.elapsed:.1f}")
+            if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
+                averaged = {k: sum(r[k] for r in interval) / len(interval) for k in interval[0]}
+                evals = held_out(policy, beta)
+                log.log({"step": step + 1, "split": "train", **averaged})
+                log.log({"step": step + 1, "split": "eval", **evals})
+                bar.write(f"step {step + 1:4d} | loss {averaged['loss']:.4f} | margin {averaged['rewards/margins']:+.3f} | "
+                          f"acc {averaged['rewards/accuracies']:.2f} | logps/chosen {averaged['logps/chosen']:.2f} "
+                          f"rejected {averaged['logps/rejected']:.2f} | eval/acc {evals['eval/rewards/accuracies']:.2f} "
+                          f"eval/margin {evals['eval/rewards/margins']:+.3f} eval/kl {evals['eval/kl']:.4f}")
+                interval = []
+                checkpoint.save_checkpoint(f"{out_dir}/model.pt", policy, "dpo", step + 1,
+                                           extra={"args": vars(args), "beta": beta, "init": args.init})
+    except train.NonFiniteLossError as e:
+        bar.close()
+        sys.exit(f"error: {e}")
+    bar.close()
+
+    after, shown = evaluate.evaluate_chat(policy, enc, args.eval_limit)
+    log.log({"step": args.steps, "split": "final", **after})
+    print(f"\n[beta {beta:g}] behaviour on held-out prompts, greedy:")
+    print(evaluate.before_after_table(before, after, "SFT", "DPO"))
+    for kind, (prompt, reply) in shown.items():
+        if kind.startswith("claim"):
+            print(f"  [{kind}] {prompt!r} -> {reply!r}")
+    records = metrics.read_metrics(f"{out_dir}/metrics.jsonl")
+    metrics.plot_curves(records, [
+        ("loss", [("train", "loss", "train"), ("eval", "eval/loss", "held-out")]),
+        ("rewards/margins", [("train", "rewards/margins", "train"), ("eval", "eval/rewards/margins", "held-out")]),
+        ("rewards/accuracies", [("train", "rewards/accuracies", "train"), ("eval", "eval/rewards/accuracies", "held-out")]),
+        ("logps (likelihood displacement)", [("train", "logps/chosen", "chosen"), ("train", "logps/rejected", "rejected")]),
+        ("drift from the reference", [("eval", "eval/kl", "held-out token KL"), ("eval", "eval/drift", "held-out |log-ratio|/token")]),
+    ], f"{out_dir}/curves.png", title=f"DPO, beta = {beta:g}")
+    final = records[-2] if records[-1]["split"] == "final" else records[-1]
+    metrics.write_summary(out_dir, {
+        "stage": "dpo", "beta": beta, "loss_type": args.loss, "label_smoothing": args.label_smoothing,
+        "rpo_alpha": args.rpo_alpha, "lr": args.lr, "steps": args.steps, "device": device, "init": args.init,
+        "wall_time_s": throughput.elapsed, "tokens_per_s": throughput.per_second, "quick": args.quick,
+        "pairs_per_s": args.steps * args.batch_size / throughput.elapsed, "data": train_set.summary(),
+        "held_out": {k: v for k, v in final.items() if k.startswith("eval/")},
+        "metrics": {**evaluate.summary_metrics(before, after),
+                    "held-out preference accuracy": {"before": step0["eval/rewards/accuracies"],
+                                                     "after": final["eval/rewards/accuracies"], "pct": True},
+                    "held-out reward margin": {"before": step0["eval/rewards/margins"],
+                                               "after": final["eval/rewards/margins"], "pct": False},
+                    "held-out token KL to reference": {"before": step0["eval/kl"], "after": final["eval/kl"], "pct": False}},
+        "before": before, "after": after, "samples": {p: r for p, r in shown.values()}, "plots": ["curves.png"],
+    })
+
+
+# ----------------------------------------------------------------------------- loop over beta, then compare
+for beta in args.beta:
+    run_one(beta)
+if len(args.beta) > 1 or len(metrics.beta_summaries(args.out)) > 1:
+    path, table = metrics.plot_beta_sweep(args.out)
+    print(f"\nbeta sweep ({path}):\n{table}")
+report.update_quietly()

@@ -1,0 +1,173 @@
+"""
+Stage 4: reinforcement learning with verifiable rewards (RLVR), GRPO-style.
+
+What it does: loads the DPO model (runs/dpo/beta-0.1) as the policy and a frozen
+copy as the reference (the KL anchor, as in DPO). Instead of fixed preference
+pairs, each step the policy answers P arithmetic prompts G times each (sampling
+at temperature 1 with the KV cache); a program (gpt_mini/verifier.py) scores
+each answer 1 or 0; each answer's advantage is its reward relative to its own
+group, (r - mean) / (std + eps); and a clipped policy-gradient loss with a k3
+KL penalty to the reference raises the log-probs of the better-than-average
+answers. Every --eval-every steps it measures held-out greedy accuracy and
+pass@k. Writes runs/rlvr/: model.pt, metrics.jsonl, reward.png, summary.json.
+
+Which GRPO: the DeepSeekMath objective (Shao et al. 2024, Eq. 3) with
+  - population std in the advantage (an all-equal group gets advantage 0: no signal),
+  - PPO's clipped importance ratio per token, so --inner-epochs > 1 reuses a batch safely,
+  - the k3 estimator of KL(policy || reference) in the loss, coefficient --kl,
+  - token-level aggregation over the whole batch (DAPO), not per-sequence means.
+What it simplifies: the sampling policy is the current policy (no separate
+rollout engine), one GPU/CPU process, a binary reward, no length penalty.
+
+Run it:
+    python 04_rlvr.py                     # about 4 minutes on a 2-core CPU
+    python 04_rlvr.py --init runs/sft     # RL straight after SFT
+    python 04_rlvr.py --quick
+    python 04_rlvr.py --data my_tasks.jsonl   # {"prompt": ..., "answer": "42"} per line
+"""
+
+import argparse
+import sys
+
+import torch
+
+from gpt_mini import checkpoint, data, evaluate, metrics, report, train
+from gpt_mini.logprobs import pad_and_stack, response_token_logps
+from gpt_mini.losses import group_advantages, policy_gradient_loss
+from gpt_mini.sampling import generate_ids
+from gpt_mini.tokenizer import END, load_tokenizer, render_prompt
+from gpt_mini.verifier import reward
+
+# ----------------------------------------------------------------------------- arguments
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+train.add_common_args(parser, "rlvr")
+parser.add_argument("--init", default="runs/dpo/beta-0.1", help="checkpoint to start from (also the frozen reference)")
+parser.add_argument("--steps", type=int, default=60, help="RL steps (each samples a fresh batch)")
+parser.add_argument("--prompts", type=int, default=8, help="prompts per step (P)")
+parser.add_argument("--group-size", type=int, default=8, help="samples per prompt (G)")
+parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+parser.add_argument("--max-new-tokens", type=int, default=64, help="longest completion")
+parser.add_argument("--lr", type=float, default=3e-5, help="learning rate (AdamW, constant after warm-up)")
+parser.add_argument("--kl", type=float, default=0.02, help="coefficient of the k3 KL penalty to the reference")
+parser.add_argument("--clip-eps", type=float, default=0.2, help="PPO clip range of the importance ratio")
+parser.add_argument("--inner-epochs", type=int, default=2, help="optimizer steps on each sampled batch")
+parser.add_argument("--eval-every", type=int, default=20, help="steps between held-out evaluations and checkpoints")
+parser.add_argument("--pass-k", type=int, default=8, help="k of the held-out pass@k")
+parser.add_argument("--eval-limit", type=int, default=None, help="use only the first N held-out tasks")
+args = parser.parse_args()
+if args.quick:
+    args.steps, args.prompts, args.group_size, args.eval_every, args.eval_limit, args.pass_k = 6, 4, 4, 3, 16, 4
+    args.max_new_tokens = 48
+
+device = train.pick_device(args.device)
+train.prepare_out_dir(args.out)
+train.seed_everything(args.seed)
+
+# ----------------------------------------------------------------------------- load
+enc = load_tokenizer()
+try:
+    state = checkpoint.load_checkpoint(args.init, device=device)
+    tasks = data.load_tasks(args.data or data.data_path("rlvr_train.jsonl"))
+    val_tasks = data.load_tasks(data.data_path("rlvr_val.jsonl"))[:args.eval_limit]
+except (checkpoint.CheckpointError, data.DataError) as e:
+    sys.exit(f"error: {e}")
+if state["stage"] not in ("dpo", "sft"):
+    print(f"note: starting from a '{state['stage']}' checkpoint ({args.init})")
+policy = checkpoint.model_from_checkpoint(state, device)
+reference = checkpoint.model_from_checkpoint(state, device)
+reference.eval().requires_grad_(False)  # the KL anchor never moves
+optimizer = train.make_optimizer(policy, args.lr, weight_decay=0.0)
+end_id, pad = enc.encode_single_token(END), data.pad_id(enc)
+log = metrics.MetricsLogger(f"{args.out}/metrics.jsonl")
+print(f"{len(tasks)} training tasks, {len(val_tasks)} held-out; P={args.prompts} prompts x G={args.group_size} samples per step")
+
+
+def held_out(step):
+    scores, example = evaluate.task_accuracy(policy, enc, val_tasks, args.pass_k, args.max_new_tokens, args.seed)
+    log.log({"step": step, "split": "eval", **scores})
+    return scores, example
+
+
+before, _ = held_out(0)
+print(f"start: held-out greedy accuracy {before['greedy_accuracy']:.3f}, pass@{args.pass_k} {before[f'pass@{args.pass_k}']:.3f}")
+
+# ----------------------------------------------------------------------------- loop
+throughput = metrics.Throughput()
+sampler = torch.Generator(device=device).manual_seed(args.seed)
+bar = metrics.progress(args.steps, "rlvr", enabled=not args.no_progress)
+try:
+    for step in range(args.steps):
+        # 1. sample G completions for each of P prompts with the current policy
+        picked = data.sample_indices(len(tasks), args.prompts, data.step_generator(args.seed, step))
+        group_tasks = [tasks[i] for i in picked for _ in range(args.group_size)]   # P*G, grouped by prompt
+        prompt_ids = [render_prompt(enc, t["prompt"]) for t in group_tasks]
+        completions, finished = generate_ids(policy, prompt_ids, args.max_new_tokens, args.temperature,
+                                             stop_tokens=(end_id,), generator=sampler, return_finished=True)
+        # 2. score them with the verifier; advantages relative to the group
+        rewards = torch.tensor([reward(enc.decode(c), t["answer"]) for c, t in zip(completions, group_tasks)])
+        advantages = group_advantages(rewards.view(args.prompts, args.group_size)).view(-1).to(device)  # (P*G,)
+        # 3. the completion tokens (and the <|end|> that closed them) are the actions
+        actions = [c + [end_id] if f else c for c, f in zip(completions, finished)]
+        input_ids, mask = pad_and_stack([p + a for p, a in zip(prompt_ids, actions)],
+                                        [[0] * len(p) + [1] * len(a) for p, a in zip(prompt_ids, actions)], pad)
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        with torch.no_grad():
+            old_logps, _ = response_token_logps(policy(input_ids), input_ids, mask)        # (N, T-1)
+            ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)
+        # 4. a few clipped policy-gradient steps on this batch
+        for epoch in range(args.inner_epochs):
+            with train.autocast(device):
+                logits = policy(input_ids)
+            logps, action_mask = response_token_logps(logits, input_ids, mask)
+            loss, stats = policy_gradient_loss(logps, old_logps, ref_logps, advantages, action_mask,
+                                               args.clip_eps, args.kl)
+            train.check_finite(loss, step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+            train.set_lr(optimizer, train.lr_at(step, args.steps, args.lr, warmup_steps=5, min_lr_ratio=1.0))
+            optimizer.step()
+        groups = rewards.view(args.prompts, args.group_size)
+        throughput.add(int(mask.sum()))
+        record = {"step": step + 1, "split": "train", "reward": rewards.mean().item(),
+                  "reward_std": groups.std(dim=1, unbiased=False).mean().item(),
+                  "no_signal_groups": (groups.max(dim=1).values == groups.min(dim=1).values).float().mean().item(),
+                  "completion_length": sum(len(a) for a in actions) / len(actions), "loss": loss.item(), **stats}
+        log.log(record)
+        bar.update(1)
+        bar.set_postfix(reward=f"{record['reward']:.2f}", kl=f"{stats['kl']:.4f}")
+        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
+            scores, _ = held_out(step + 1)
+            bar.write(f"step {step + 1}: reward {record['reward']:.2f} | held-out greedy {scores['greedy_accuracy']:.3f} "
+                      f"pass@{args.pass_k} {scores[f'pass@{args.pass_k}']:.3f} | kl {stats['kl']:.4f} clip {stats['clip_fraction']:.3f}")
+            checkpoint.save_checkpoint(f"{args.out}/model.pt", policy, "rlvr", step + 1,
+                                       extra={"args": vars(args), "init": args.init})
+except train.NonFiniteLossError as e:
+    bar.close()
+    sys.exit(f"error: {e}")
+bar.close()
+
+# ----------------------------------------------------------------------------- evaluate and save
+records = metrics.read_metrics(f"{args.out}/metrics.jsonl")
+after = [r for r in records if r["split"] == "eval"][-1]
+_, example = evaluate.task_accuracy(policy, enc, val_tasks[:1], 0, args.max_new_tokens)
+err_before, err_after = 1 - before["greedy_accuracy"], 1 - after["greedy_accuracy"]
+print(f"\nheld-out greedy accuracy {before['greedy_accuracy']:.3f} -> {after['greedy_accuracy']:.3f} "
+      f"(error rate {err_before:.3f} -> {err_after:.3f}); pass@{args.pass_k} {before[f'pass@{args.pass_k}']:.3f} -> "
+      f"{after[f'pass@{args.pass_k}']:.3f}")
+print(f"  {val_tasks[0]['prompt']!r} -> {example!r}")
+metrics.plot_curves(records, [("mean reward (train samples)", [("train", "reward", "reward")]),
+                              ("held-out accuracy", [("eval", "greedy_accuracy", "greedy"),
+                                                     ("eval", f"pass@{args.pass_k}", f"pass@{args.pass_k}"),
+                                                     ("eval", "sample_accuracy", "one sample, T=1")]),
+                              ("KL to reference (k3)", [("train", "kl", "kl")])],
+                    f"{args.out}/reward.png", title="RLVR")
+metrics.write_summary(args.out, {
+    "stage": "rlvr", "device": device, "steps": args.steps, "init": args.init, "quick": args.quick,
+    "wall_time_s": throughput.elapsed, "tokens_per_s": throughput.per_second,
+    "metrics": {"held-out greedy accuracy": {"before": before["greedy_accuracy"], "after": after["greedy_accuracy"], "pct": True},
+                f"held-out pass@{args.pass_k}": {"before": before[f"pass@{args.pass_k}"], "after": after[f"pass@{args.pass_k}"], "pct": True},
+                "held-out accuracy of one sample (T=1)": {"before": before["sample_accuracy"], "after": after["sample_accuracy"], "pct": True}},
+    "samples": {val_tasks[0]["prompt"]: example}, "plots": ["reward.png"],
+})
+report.update_quietly()

@@ -1,0 +1,56 @@
+"""
+Scoring preference pairs with a model: the pieces 03_dpo.py, its tests and the
+benchmark share.
+
+One forward pass scores both responses of a batch of pairs: the chosen rows are
+stacked on top of the rejected rows (see data.pair_batch), so the policy sees a
+(2B, T) block and sequence_logps returns 2B sums, which chunk(2) splits back.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from .data import pair_batch
+from .logprobs import sequence_logps
+
+
+def pair_logps(model, input_ids, response_mask):
+    """(2B, T) chosen-then-rejected block -> chosen logps (B,), rejected logps (B,), logits."""
+    logits = model(input_ids)  # (2B, T, V)
+    logps = sequence_logps(logits, input_ids, response_mask)  # (2B,) sums over response tokens
+    chosen_logps, rejected_logps = logps.chunk(2)
+    return chosen_logps, rejected_logps, logits
+
+
+@torch.no_grad()
+def score_pairs(model, examples, pad_id, batch_size=64):
+    """Summed response log-probs of every pair under model -> (chosen (N,), rejected (N,), lengths (2, N)).
+
+    Used once before training to cache the frozen reference's log-probs, and for
+    the held-out evaluation. The model is put in eval mode and restored after.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    chosen, rejected, lengths = [], [], []
+    for i in range(0, len(examples), batch_size):
+        input_ids, mask, counts = pair_batch(examples[i:i + batch_size], pad_id)
+        c, r, _ = pair_logps(model, input_ids.to(device), mask.to(device))
+        chosen.append(c.float().cpu())
+        rejected.append(r.float().cpu())
+        lengths.append(counts.view(2, -1))
+    model.train(was_training)
+    return torch.cat(chosen), torch.cat(rejected), torch.cat(lengths, dim=1)
+
+
+def token_kl(policy_logits, ref_logits, input_ids, response_mask):
+    """Exact KL(policy || reference) per response position, averaged over positions.
+
+    At each position that predicts a response token (the shift by one again), sum
+    over the whole vocabulary p log(p / p_ref). Teacher-forced on the given
+    responses, so it measures how far the next-token distributions moved there.
+    """
+    mask = response_mask[:, 1:].bool()  # position t predicts token t + 1
+    logp = F.log_softmax(policy_logits[:, :-1].float(), dim=-1)[mask]  # (N, V)
+    logq = F.log_softmax(ref_logits[:, :-1].float(), dim=-1)[mask]
+    return (logp.exp() * (logp - logq)).sum(-1).mean()

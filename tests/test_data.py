@@ -1,0 +1,121 @@
+"""Data readers: bad input is refused with file:line, long examples follow the documented rule."""
+
+import json
+
+import pytest
+
+from gpt_mini import data
+from gpt_mini.tokenizer import load_tokenizer, render_prompt
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return load_tokenizer()
+
+
+def write_lines(path, objs):
+    path.write_text("".join((o if isinstance(o, str) else json.dumps(o)) + "\n" for o in objs))
+    return str(path)
+
+
+def chat(user, reply):
+    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]}
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("{not json", "invalid JSON"),
+    ('["a list"]', "expected a JSON object"),
+    ({"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}, "unknown role 'robot'"),
+    ({"messages": [{"content": "x"}]}, "needs a 'role'"),
+    ({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "  "}]}, "empty assistant turn"),
+    ({"messages": [{"role": "user", "content": "x"}]}, "no assistant turn"),
+    ({"messages": []}, "non-empty list"),
+])
+def test_malformed_conversation_names_file_and_line(tmp_path, enc, bad, message):
+    path = write_lines(tmp_path / "sft.jsonl", [chat("a", "b"), bad])
+    with pytest.raises(data.DataError) as err:
+        data.encode_conversations(enc, path, 128)
+    assert f"{path}:2:" in str(err.value) and message in str(err.value)
+
+
+def test_skip_bad_counts_instead_of_stopping(tmp_path, enc):
+    path = write_lines(tmp_path / "sft.jsonl", [chat("a", "b"), "{broken", {"messages": [{"role": "user", "content": "x"}]}])
+    out = data.encode_conversations(enc, path, 128, skip_bad=True)
+    assert len(out.examples) == 1 and out.skipped == {"malformed": 2}
+
+
+def test_long_conversation_loses_prompt_from_the_left_and_is_counted(tmp_path, enc):
+    path = write_lines(tmp_path / "sft.jsonl", [chat("word " * 200, "Short reply.")])
+    out = data.encode_conversations(enc, path, 64)
+    ex = out.examples[0]
+    assert out.truncated == 1 and len(ex["ids"]) == 64
+    assert ex["ids"][0] == enc.encode_single_token("<|bos|>")
+    reply = enc.encode_ordinary("Short reply.") + [enc.encode_single_token("<|end|>")]
+    assert [i for i, m in zip(ex["ids"], ex["mask"]) if m] == reply  # the trained tokens are all kept
+
+
+def test_reply_longer_than_context_is_skipped_and_counted(tmp_path, enc):
+    path = write_lines(tmp_path / "sft.jsonl", [chat("hi", "word " * 200), chat("hi", "ok")])
+    out = data.encode_conversations(enc, path, 64)
+    assert len(out.examples) == 1 and out.skipped == {"response longer than the context": 1}
+    assert "1 skipped" in out.summary()
+
+
+def test_pairs_strings_and_message_lists_give_the_same_tokens(tmp_path, enc):
+    path = write_lines(tmp_path / "p.jsonl", [
+        {"prompt": "Is the sky green?", "chosen": "No, it is blue.", "rejected": "Yes."},
+        {"prompt": [{"role": "user", "content": "Is the sky green?"}],
+         "chosen": [{"role": "assistant", "content": "No, it is blue."}],
+         "rejected": [{"role": "assistant", "content": "Yes."}]}])
+    a, b = data.encode_pairs(enc, path, 128).examples
+    assert a["prompt_ids"] == b["prompt_ids"] == render_prompt(enc, "Is the sky green?")
+    assert a["chosen_ids"] == b["chosen_ids"] and a["rejected_ids"] == b["rejected_ids"]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"prompt": "p", "chosen": "", "rejected": "r"}, "empty 'chosen'"),
+    ({"prompt": "p", "chosen": "c", "rejected": "   "}, "empty 'rejected'"),
+    ({"prompt": "p", "chosen": "c"}, "missing 'rejected'"),
+    ({"prompt": 5, "chosen": "c", "rejected": "r"}, "'prompt' must be"),
+    ("{oops", "invalid JSON"),
+])
+def test_bad_pair_names_file_and_line(tmp_path, enc, bad, message):
+    path = write_lines(tmp_path / "p.jsonl", [{"prompt": "p", "chosen": "c", "rejected": "r"}, bad])
+    with pytest.raises(data.DataError) as err:
+        data.encode_pairs(enc, path, 128)
+    assert f"{path}:2:" in str(err.value) and message in str(err.value)
+
+
+def test_identical_pair_is_skipped_and_long_prompt_truncated_from_left(tmp_path, enc):
+    path = write_lines(tmp_path / "p.jsonl", [
+        {"prompt": "p", "chosen": "same", "rejected": "same"},
+        {"prompt": "long " * 100, "chosen": "Yes, it is.", "rejected": "No."}])
+    out = data.encode_pairs(enc, path, 48)
+    assert out.skipped == {"chosen equals rejected": 1} and out.truncated == 1
+    ex = out.examples[0]
+    assert len(ex["prompt_ids"]) + len(ex["chosen_ids"]) == 48
+    assert ex["prompt_ids"][0] == enc.encode_single_token("<|bos|>")
+    assert ex["prompt_ids"][-1] == enc.encode_single_token("<|assistant|>")  # the header survives
+
+
+def test_pair_batch_puts_chosen_rows_first_and_masks_only_responses(enc):
+    ex = [{"prompt_ids": [1, 2, 3], "chosen_ids": [4, 5], "rejected_ids": [6]},
+          {"prompt_ids": [1, 2], "chosen_ids": [7], "rejected_ids": [8, 9, 10]}]
+    ids, mask, lengths = data.pair_batch(ex, pad_id=0)
+    assert ids.tolist() == [[1, 2, 3, 4, 5], [1, 2, 7, 0, 0], [1, 2, 3, 6, 0], [1, 2, 8, 9, 10]]
+    assert mask.tolist() == [[0, 0, 0, 1, 1], [0, 0, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 1, 1, 1]]
+    assert lengths.tolist() == [2, 1, 1, 3]
+
+
+def test_tasks_need_prompt_and_answer(tmp_path):
+    path = write_lines(tmp_path / "t.jsonl", [{"prompt": "1+1?", "answer": "2"}, {"prompt": "x"}])
+    with pytest.raises(data.DataError, match=r"t.jsonl:2: missing 'answer'"):
+        data.load_tasks(path)
+
+
+def test_missing_and_empty_files_are_clear(tmp_path):
+    with pytest.raises(data.DataError, match="file not found"):
+        data.read_text(str(tmp_path / "nope.txt"))
+    (tmp_path / "empty.txt").write_text("  \n")
+    with pytest.raises(data.DataError, match="empty"):
+        data.read_text(str(tmp_path / "empty.txt"))
