@@ -1,0 +1,236 @@
+/* Shared helpers for the lesson pages (classic script, no modules, no network).
+ * Everything hangs off one global object, GM, so each page's widget file can use it.
+ */
+(function () {
+  "use strict";
+  var GM = {};
+
+  // ---- numerics (doubles, written to match the Python reference) ----
+  GM.sigmoid = function (z) {
+    if (z >= 0) { return 1 / (1 + Math.exp(-z)); }
+    var e = Math.exp(z);
+    return e / (1 + e);
+  };
+  // log(sigmoid(z)) without overflow for large |z|
+  GM.logSigmoid = function (z) {
+    if (z >= 0) { return -Math.log1p(Math.exp(-z)); }
+    return z - Math.log1p(Math.exp(z));
+  };
+  GM.mean = function (xs) {
+    var s = 0;
+    for (var i = 0; i < xs.length; i++) { s += xs[i]; }
+    return s / xs.length;
+  };
+  GM.parseVector = function (text) {
+    var parts = String(text).replace(/[\[\]]/g, " ").split(/[\s,]+/).filter(function (p) { return p.length > 0; });
+    var out = parts.map(Number);
+    for (var i = 0; i < out.length; i++) {
+      if (!isFinite(out[i])) { return null; }
+    }
+    return out;
+  };
+
+  // Write a number into an element: rounded text for the eye, full value in data-value for tests.
+  GM.setOut = function (id, value, digits, opts) {
+    var el = typeof id === "string" ? document.getElementById(id) : id;
+    if (!el) { return; }
+    opts = opts || {};
+    var d = digits === undefined ? 4 : digits;
+    var text;
+    if (value === null || value === undefined || (typeof value === "number" && !isFinite(value))) {
+      text = "—";
+      el.setAttribute("data-value", "");
+    } else {
+      text = value.toFixed(d);
+      if (opts.signed && value >= 0) { text = "+" + text; }
+      if (opts.suffix) { text += opts.suffix; }
+      el.setAttribute("data-value", String(value));
+    }
+    el.textContent = text;
+  };
+
+  // ---- tiny SVG line plot ----
+  var SVGNS = "http://www.w3.org/2000/svg";
+  GM.svgEl = function (name, attrs, parent) {
+    var el = document.createElementNS(SVGNS, name);
+    for (var k in attrs) { if (Object.prototype.hasOwnProperty.call(attrs, k)) { el.setAttribute(k, attrs[k]); } }
+    if (parent) { parent.appendChild(el); }
+    return el;
+  };
+  /* series: [{points: [[x,y],...], color, width, dash, label}]
+   * opts: {xmin,xmax,ymin,ymax,xlabel,ylabel,xticks:[..],yticks:[..],marker:{x,color}} */
+  GM.linePlot = function (svg, series, opts) {
+    while (svg.firstChild) { svg.removeChild(svg.firstChild); }
+    var W = Number(svg.getAttribute("width")), H = Number(svg.getAttribute("height"));
+    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+    var L = 48, R = 12, T = 12, B = 36;
+    var sx = function (x) { return L + (x - opts.xmin) / (opts.xmax - opts.xmin) * (W - L - R); };
+    var sy = function (y) { return T + (opts.ymax - y) / (opts.ymax - opts.ymin) * (H - T - B); };
+    var axis = { stroke: "#888", "stroke-width": 1 };
+    (opts.xticks || []).forEach(function (t) {
+      GM.svgEl("line", { x1: sx(t), x2: sx(t), y1: T, y2: H - B, stroke: "#eee" }, svg);
+      var tx = GM.svgEl("text", { x: sx(t), y: H - B + 14, "font-size": 11, "text-anchor": "middle", fill: "#555" }, svg);
+      tx.textContent = String(t);
+    });
+    (opts.yticks || []).forEach(function (t) {
+      GM.svgEl("line", { x1: L, x2: W - R, y1: sy(t), y2: sy(t), stroke: "#eee" }, svg);
+      var ty = GM.svgEl("text", { x: L - 6, y: sy(t) + 4, "font-size": 11, "text-anchor": "end", fill: "#555" }, svg);
+      ty.textContent = String(t);
+    });
+    GM.svgEl("line", Object.assign({ x1: L, x2: W - R, y1: H - B, y2: H - B }, axis), svg);
+    GM.svgEl("line", Object.assign({ x1: L, x2: L, y1: T, y2: H - B }, axis), svg);
+    if (opts.ymin < 0 && opts.ymax > 0) {
+      GM.svgEl("line", { x1: L, x2: W - R, y1: sy(0), y2: sy(0), stroke: "#999", "stroke-dasharray": "3 3" }, svg);
+    }
+    if (opts.xlabel) {
+      var xl = GM.svgEl("text", { x: (L + W - R) / 2, y: H - 4, "font-size": 12, "text-anchor": "middle", fill: "#333" }, svg);
+      xl.textContent = opts.xlabel;
+    }
+    if (opts.ylabel) {
+      var yl = GM.svgEl("text", { x: 12, y: (T + H - B) / 2, "font-size": 12, "text-anchor": "middle", fill: "#333",
+        transform: "rotate(-90 12 " + ((T + H - B) / 2) + ")" }, svg);
+      yl.textContent = opts.ylabel;
+    }
+    // clip so curves that leave the box are cut at its edge
+    var clipId = "clip-" + (svg.id || Math.random().toString(36).slice(2));
+    var defs = GM.svgEl("defs", {}, svg);
+    var cp = GM.svgEl("clipPath", { id: clipId }, defs);
+    GM.svgEl("rect", { x: L, y: T, width: W - L - R, height: H - T - B }, cp);
+    var g = GM.svgEl("g", { "clip-path": "url(#" + clipId + ")" }, svg);
+    series.forEach(function (s) {
+      if (!s.points.length) { return; }
+      var d = s.points.map(function (p, i) {
+        return (i ? "L" : "M") + sx(p[0]).toFixed(2) + " " + sy(Math.max(Math.min(p[1], opts.ymax + 1e3), opts.ymin - 1e3)).toFixed(2);
+      }).join(" ");
+      GM.svgEl("path", { d: d, fill: "none", stroke: s.color || "#2f6f8f", "stroke-width": s.width || 2,
+        "stroke-dasharray": s.dash || "none", opacity: s.opacity === undefined ? 1 : s.opacity }, g);
+    });
+    if (opts.marker) {
+      GM.svgEl("line", { x1: sx(opts.marker.x), x2: sx(opts.marker.x), y1: T, y2: H - B,
+        stroke: opts.marker.color || "#b23b3b", "stroke-dasharray": "4 3" }, svg);
+    }
+    // legend
+    var ly = T + 6;
+    series.forEach(function (s) {
+      if (!s.label) { return; }
+      GM.svgEl("line", { x1: W - R - 110, x2: W - R - 90, y1: ly, y2: ly, stroke: s.color, "stroke-width": 3, opacity: s.opacity === undefined ? 1 : s.opacity }, svg);
+      var t = GM.svgEl("text", { x: W - R - 85, y: ly + 4, "font-size": 11, fill: "#333" }, svg);
+      t.textContent = s.label;
+      ly += 15;
+    });
+    return { sx: sx, sy: sy };
+  };
+
+  // ---- the learner's own run: figures and numbers under ../runs/ (optional) ----
+  // <figure class="run-figure" data-srcs="../runs/a.png|figures/a.png" data-alt="..."> ... <div class="run-missing">...</div></figure>
+  GM.loadRunFigures = function () {
+    var figs = document.querySelectorAll("figure.run-figure");
+    Array.prototype.forEach.call(figs, function (fig) {
+      var srcs = (fig.getAttribute("data-srcs") || "").split("|").filter(Boolean);
+      var missing = fig.querySelector(".run-missing");
+      var cap = fig.querySelector("figcaption");
+      var i = 0;
+      var img = document.createElement("img");
+      img.alt = fig.getAttribute("data-alt") || "figure from your run";
+      img.style.display = "none";
+      fig.insertBefore(img, fig.firstChild);
+      function tryNext() {
+        if (i >= srcs.length) {
+          img.remove();
+          fig.setAttribute("data-state", "missing");
+          if (missing) { missing.style.display = ""; }
+          if (cap) { cap.style.display = "none"; }
+          return;
+        }
+        var src = srcs[i++];
+        img.onload = function () {
+          img.style.display = "";
+          fig.setAttribute("data-state", "shown");
+          fig.setAttribute("data-shown-src", src);
+          if (missing) { missing.style.display = "none"; }
+          var which = fig.querySelector(".run-which");
+          if (which) { which.textContent = src; }
+        };
+        img.onerror = tryNext;
+        img.src = src;
+      }
+      if (missing) { missing.style.display = "none"; }
+      tryNext();
+    });
+  };
+
+  function renderValue(v) {
+    if (typeof v === "number") { return Number.isInteger(v) ? String(v) : v.toPrecision(5); }
+    if (v === null || v === undefined) { return "—"; }
+    if (typeof v === "object") { return JSON.stringify(v).slice(0, 120); }
+    return String(v);
+  }
+  // Draw whatever the stage script stored for this stage: scalars as rows, a list of records as a table (last 8).
+  GM.renderRunData = function (box, data) {
+    var scalars = [], tables = [];
+    Object.keys(data).forEach(function (k) {
+      var v = data[k];
+      if (Array.isArray(v) && v.length && typeof v[0] === "object" && v[0] !== null) { tables.push([k, v]); }
+      else { scalars.push([k, v]); }
+    });
+    var html = "";
+    if (scalars.length) {
+      html += "<table><tbody>";
+      scalars.forEach(function (kv) {
+        html += "<tr><th>" + escapeHtml(kv[0]) + "</th><td class=\"num\">" + escapeHtml(renderValue(kv[1])) + "</td></tr>";
+      });
+      html += "</tbody></table>";
+    }
+    tables.forEach(function (kt) {
+      var rows = kt[1].slice(-8);
+      var cols = Object.keys(rows[0]);
+      html += "<p><strong>" + escapeHtml(kt[0]) + "</strong> (last " + rows.length + " of " + kt[1].length + ")</p><table><thead><tr>";
+      cols.forEach(function (c) { html += "<th class=\"num\">" + escapeHtml(c) + "</th>"; });
+      html += "</tr></thead><tbody>";
+      rows.forEach(function (r) {
+        html += "<tr>";
+        cols.forEach(function (c) { html += "<td class=\"num\">" + escapeHtml(renderValue(r[c])) + "</td>"; });
+        html += "</tr>";
+      });
+      html += "</tbody></table>";
+    });
+    box.querySelector(".run-data-body").innerHTML = html;
+  };
+  function escapeHtml(s) {
+    return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+  GM.escapeHtml = escapeHtml;
+
+  GM.loadRunData = function () {
+    var boxes = document.querySelectorAll(".run-data[data-stage]");
+    if (!boxes.length) { return; }
+    function show() {
+      var all = window.GPT_MINI_RUNS || null;
+      Array.prototype.forEach.call(boxes, function (box) {
+        var stage = box.getAttribute("data-stage");
+        var missing = box.querySelector(".run-missing");
+        if (all && all[stage] && typeof all[stage] === "object") {
+          GM.renderRunData(box, all[stage]);
+          box.setAttribute("data-state", "shown");
+          if (missing) { missing.style.display = "none"; }
+        } else {
+          box.setAttribute("data-state", "missing");
+          if (missing) { missing.style.display = ""; }
+        }
+      });
+    }
+    if (window.GPT_MINI_RUNS) { show(); return; }
+    var s = document.createElement("script");
+    s.src = "../runs/lesson_data.js";
+    s.onload = show;
+    s.onerror = show;
+    document.head.appendChild(s);
+  };
+
+  document.addEventListener("DOMContentLoaded", function () {
+    GM.loadRunFigures();
+    GM.loadRunData();
+  });
+
+  window.GM = GM;
+})();

@@ -1,0 +1,522 @@
+"""Browser tests for the static lesson pages in lessons/.
+
+Drives Debian's /usr/bin/chromium through Python Playwright, headless and offline:
+
+  * every page loads with no page error and no console error, except failed loads of the
+    optional files listed in OPTIONAL_FILES (a learner's runs/ outputs, and figures the lead
+    adds to lessons/figures/ later), which the pages are written to handle;
+  * every request that is not file: is blocked by routing and recorded; none may be attempted;
+  * every <math> element has a non-zero height, and no raw TeX shows in the text;
+  * every widget, driven by clicks, typing and slider moves, shows the numbers the Python
+    reference (gpt_mini.losses) gives for the same inputs;
+  * every code excerpt equals the current source of the function it names;
+  * every relative link and src resolves to an existing file;
+  * a screenshot of every page goes to /tmp/lesson_shots/ for a human to look at.
+
+Run:  .venv/bin/python -m pytest -q tests/test_lessons.py
+Needs: apt-get install -y chromium   and   .venv/bin/pip install playwright
+(never `playwright install`: the browser comes from Debian).
+"""
+
+import html.parser
+import math
+import re
+import shutil
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = ROOT / "lessons"
+sys.path.insert(0, str(LESSONS))
+sys.path.insert(0, str(ROOT))
+
+import sync_excerpts  # noqa: E402  (lessons/sync_excerpts.py)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = Path("/tmp/lesson_shots")
+
+PAGES = ["index.html", "01_model_and_tokenizer.html", "02_pretraining.html", "03_sft.html",
+         "04_cot_sft.html", "05_dpo.html", "06_rlvr.html"]
+LESSON_PAGES = PAGES[1:]
+
+# Files a page may try to load that are allowed to be absent: the learner's own run outputs
+# (written by the stage scripts under runs/) and figures the lead commits to lessons/figures/.
+# A failed load of one of these is the documented, handled case ("run python 0X_... to see
+# your own"); a failed load of anything else is an error.
+OPTIONAL_FILES = re.compile(r"^file://.*/(runs/.+|lessons/figures/.+)$")
+
+# ---------------------------------------------------------------------------------------
+# browser plumbing
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing. Install Debian's Chromium first: "
+                    "`apt-get update && apt-get install -y chromium` (as root). "
+                    "Do not use `playwright install`; it cannot download browsers here.", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Python Playwright is missing: `.venv/bin/pip install playwright` "
+                    "(the browser itself comes from `apt-get install -y chromium`).", pytrace=False)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Visit:
+    """One page opened offline, with everything it did recorded."""
+
+    def __init__(self, browser, path, width=1100):
+        self.console_errors = []     # (text, url)
+        self.page_errors = []
+        self.network_attempts = []   # every non-file: request, blocked
+        self.failed_loads = []       # (url, failure)
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda err: self.page_errors.append(str(err)))
+        self.page.on("requestfailed", lambda req: self.failed_loads.append((req.url, req.failure)))
+        self.page.goto(Path(path).resolve().as_uri(), wait_until="load")
+        self.page.wait_for_timeout(150)  # let optional-file fallbacks settle
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith("file:"):
+            route.continue_()
+        else:
+            self.network_attempts.append(url)
+            route.abort()
+
+    def _console(self, msg):
+        if msg.type == "error":
+            self.console_errors.append((msg.text, (msg.location or {}).get("url", "")))
+
+    def unexpected_errors(self):
+        bad = list(self.page_errors)
+        for text, url in self.console_errors:
+            if text.startswith("Failed to load resource") and OPTIONAL_FILES.match(url):
+                continue
+            bad.append(f"console: {text} ({url})")
+        for url, failure in self.failed_loads:
+            if url.startswith("file:") and not OPTIONAL_FILES.match(url):
+                bad.append(f"failed load: {url} ({failure})")
+        return bad
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser):
+    opened = []
+
+    def _open(name, root=LESSONS, width=1100):
+        v = Visit(browser, Path(root) / name, width=width)
+        opened.append(v)
+        return v
+
+    yield _open
+    for v in opened:
+        v.close()
+
+
+def value_of(page, selector):
+    """Full-precision number a widget wrote into data-value."""
+    raw = page.get_attribute(selector, "data-value")
+    assert raw not in (None, ""), f"{selector} shows no number"
+    return float(raw)
+
+
+def shown(page, selector):
+    """The rounded number as printed on the page (sign, %, and spaces removed)."""
+    text = page.inner_text(selector).strip().replace("%", "").replace("+", "").replace("−", "-")
+    return float(text)
+
+
+def set_range(page, selector, value):
+    """Move a slider the way a drag ends: set the value and fire input/change."""
+    page.locator(selector).evaluate(
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true}));"
+        " el.dispatchEvent(new Event('change', {bubbles: true})); }", str(value))
+    return float(page.locator(selector).input_value())
+
+
+def fill(page, selector, value):
+    page.fill(selector, str(value))
+    page.locator(selector).dispatch_event("change")
+
+
+# ---------------------------------------------------------------------------------------
+# every page: loads clean, offline, math renders, links resolve
+
+
+def test_all_pages_exist():
+    missing = [p for p in PAGES if not (LESSONS / p).is_file()]
+    assert not missing, f"lesson pages missing: {missing}"
+    assert (LESSONS / "style.css").is_file()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_loads_offline_without_errors(visit, name):
+    v = visit(name)
+    assert v.network_attempts == [], f"{name} tried to reach the network: {v.network_attempts}"
+    assert v.unexpected_errors() == [], f"{name}: {v.unexpected_errors()}"
+    assert v.page.title().strip(), f"{name} has no <title>"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_math_renders_and_no_raw_tex(visit, name):
+    v = visit(name)
+    heights = v.page.eval_on_selector_all("math", "ms => ms.map(m => m.getBoundingClientRect().height)")
+    if name != "index.html":
+        assert heights, f"{name} has no <math> at all"
+    flat = [i for i, h in enumerate(heights) if not h > 0]
+    assert not flat, f"{name}: <math> elements #{flat} render with zero height"
+    text = v.page.inner_text("body")
+    for tex in ("\\frac", "$$", "\\(", "\\[", "\\mathbb", "\\log", "\\sigma"):
+        assert tex not in text, f"{name} shows raw TeX {tex!r}"
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs, self.ids = [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        for key in ("href", "src"):
+            if attrs.get(key):
+                self.refs.append((tag, attrs[key]))
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_relative_links_resolve(name):
+    parser = _Links()
+    parser.feed((LESSONS / name).read_text(encoding="utf-8"))
+    problems = []
+    for tag, ref in parser.refs:
+        if re.match(r"^[a-z][a-z0-9+.-]*:", ref, re.I) or ref.startswith("//"):
+            problems.append(f"<{tag}> points outside the lesson folder: {ref} (relative links only, no network)")
+            continue
+        target, _, anchor = ref.partition("#")
+        if not target:
+            if anchor not in parser.ids:
+                problems.append(f"anchor #{anchor} not found")
+            continue
+        if not (LESSONS / target).resolve().exists():
+            problems.append(f"<{tag}> {ref} does not exist")
+    assert not problems, f"{name}: {problems}"
+
+
+@pytest.mark.parametrize("name", LESSON_PAGES)
+def test_page_has_the_required_sections(name):
+    text = (LESSONS / name).read_text(encoding="utf-8")
+    for section in ("goals", "intuition", "derivation", "code", "widgets", "exercises", "takeaways", "run-it"):
+        assert f'id="{section}"' in text, f"{name} lacks the {section} section"
+    assert "<details>" in text, f"{name}: exercises need answers in <details>"
+    assert 'class="widget"' in text, f"{name} has no widget"
+    for link in ('href="index.html"', 'href="../README.md"'):
+        assert link in text, f"{name} does not link {link}"
+
+
+# ---------------------------------------------------------------------------------------
+# code excerpts equal the current source
+
+
+@pytest.mark.parametrize("name", LESSON_PAGES)
+def test_code_excerpts_match_source(name):
+    found = sync_excerpts.excerpts_in((LESSONS / name).read_text(encoding="utf-8"))
+    assert found, f"{name} quotes no real code"
+    for source, function, code in found:
+        try:
+            expected = sync_excerpts.function_source(source, function)
+        except sync_excerpts.ExcerptError as err:
+            pytest.fail(f"{name} quotes {source}: {function}, which does not exist ({err})")
+        assert code == expected, (f"{name}: excerpt of {source}: {function} is stale; "
+                                  "run `python lessons/sync_excerpts.py`")
+
+
+def test_sync_refuses_a_function_that_does_not_exist():
+    page = '<pre class="excerpt" data-source="gpt_mini/losses.py" data-function="no_such_fn"><code></code></pre>'
+    _, report = sync_excerpts.sync_text(page)
+    assert report[0][2].startswith("missing")
+    with pytest.raises(sync_excerpts.ExcerptError):
+        sync_excerpts.function_source("gpt_mini/losses.py", "no_such_fn")
+
+
+# ---------------------------------------------------------------------------------------
+# Lesson 5 widgets against gpt_mini.losses
+
+from gpt_mini import losses  # noqa: E402
+
+SEED = dict(pc=[-45, -50, -48, -52], pr=[-48, -52, -46, -55], rc=[-46, -51, -49, -53], rr=[-47, -51, -47, -54])
+
+CALC_CASES = [
+    # (policy chosen, policy rejected, ref chosen, ref rejected, beta, eps)
+    (SEED["pc"], SEED["pr"], SEED["rc"], SEED["rr"], 0.1, 0.1),
+    ([-12.5, -30.25, -7.0, -19.0, -40.0, -3.5], [-11.0, -33.0, -9.5, -19.0, -38.0, -8.0],
+     [-13.0, -31.0, -7.5, -18.0, -41.5, -4.0], [-10.5, -31.5, -9.0, -20.0, -39.0, -6.0], 0.5, 0.2),
+    ([-3, -3], [-3, -5], [-3, -4], [-3, -4], 0.05, 0.0),   # one exact tie, one win
+    ([-80.0], [-60.0], [-70.0], [-70.0], 2.0, 0.3),         # badly wrong, large beta
+]
+
+
+def _t(xs):
+    return torch.tensor(xs, dtype=torch.float64)
+
+
+def python_calc(pc, pr, rc, rr, beta, eps):
+    loss, ch, rj = losses.dpo_loss(_t(pc), _t(pr), _t(rc), _t(rr), beta)
+    smooth, _, _ = losses.dpo_loss(_t(pc), _t(pr), _t(rc), _t(rr), beta, label_smoothing=eps)
+    m = losses.preference_metrics(ch, rj)
+    return {"loss": loss.item(), "smooth": smooth.item(), "acc": 100 * m["rewards/accuracies"],
+            "rch": m["rewards/chosen"], "rrj": m["rewards/rejected"], "margin": m["rewards/margins"],
+            "lpc": sum(pc) / len(pc), "lpr": sum(pr) / len(pr)}
+
+
+def test_dpo_calculator_defaults_are_the_seed_vector(visit):
+    page = visit("05_dpo.html").page
+    assert page.inner_text("#calc-loss") == "0.6219"
+    assert page.inner_text("#calc-acc") == "75.0%"
+    assert page.inner_text("#calc-smooth") == "0.6369"
+    assert page.inner_text("#calc-margin") == "+0.1500"
+
+
+@pytest.mark.parametrize("case", CALC_CASES, ids=[f"calc{i}" for i in range(len(CALC_CASES))])
+def test_dpo_calculator_matches_dpo_loss(visit, case):
+    pc, pr, rc, rr, beta, eps = case
+    page = visit("05_dpo.html").page
+    for sel, vec in (("#calc-pc", pc), ("#calc-pr", pr), ("#calc-rc", rc), ("#calc-rr", rr)):
+        page.fill(sel, ", ".join(str(x) for x in vec))
+    page.fill("#calc-beta", str(beta))
+    page.fill("#calc-eps", str(eps))
+    page.click("#calc-go")
+    want = python_calc(pc, pr, rc, rr, beta, eps)
+    for key, sel, digits in (("loss", "#calc-loss", 4), ("smooth", "#calc-smooth", 4), ("acc", "#calc-acc", 1),
+                             ("rch", "#calc-rch", 4), ("rrj", "#calc-rrj", 4), ("margin", "#calc-margin", 4),
+                             ("lpc", "#calc-lpc", 4), ("lpr", "#calc-lpr", 4)):
+        # preference_metrics reports float32 values, hence the looser tolerance on those keys
+        tol = 1e-9 if key in ("loss", "smooth", "lpc", "lpr") else 1e-6
+        assert value_of(page, sel) == pytest.approx(want[key], rel=tol, abs=tol), key
+        assert shown(page, sel) == pytest.approx(want[key], abs=0.51 * 10 ** -digits), key
+
+
+def test_dpo_calculator_rejects_bad_input(visit):
+    page = visit("05_dpo.html").page
+    page.fill("#calc-pc", "-45, -50, oops")
+    page.click("#calc-go")
+    assert "Need four lists" in page.inner_text("#calc-error")
+    assert page.inner_text("#calc-loss") == "—"
+    page.click("#calc-reset")
+    assert page.inner_text("#calc-loss") == "0.6219"
+
+
+CURVE_CASES = [(0.0, 0.0), (3.5, 0.0), (-7.5, 0.1), (10.0, 0.25), (-20.0, 0.45), (4.5, 0.1)]
+CURVE_BETAS = [0.01, 0.1, 0.5, 1.0]
+
+
+def python_curve(m, eps, beta):
+    pc = torch.tensor([m], dtype=torch.float64, requires_grad=True)
+    zero = torch.zeros(1, dtype=torch.float64)
+    loss, _, _ = losses.dpo_loss(pc, zero, zero, zero, beta, label_smoothing=eps)
+    loss.backward()
+    return loss.item(), pc.grad.item()
+
+
+@pytest.mark.parametrize("m,eps", CURVE_CASES)
+def test_dpo_loss_curve_readout_matches_dpo_loss(visit, m, eps):
+    page = visit("05_dpo.html").page
+    m_set = set_range(page, "#curve-m", m)
+    eps_set = set_range(page, "#curve-eps", eps)
+    assert (m_set, eps_set) == (m, eps)
+    for i, beta in enumerate(CURVE_BETAS):
+        want_loss, want_slope = python_curve(m, eps, beta)
+        assert value_of(page, f"#curve-loss-{i}") == pytest.approx(want_loss, rel=1e-9, abs=1e-12)
+        assert value_of(page, f"#curve-grad-{i}") == pytest.approx(want_slope, rel=1e-9, abs=1e-12)
+        assert shown(page, f"#curve-loss-{i}") == pytest.approx(want_loss, abs=5.1e-5)
+    # the curves are drawn: one path per beta
+    assert page.locator("#curve-plot path").count() == len(CURVE_BETAS)
+
+
+def python_simulator(beta, lr, steps):
+    """The documented dynamics, driven through gpt_mini.losses.dpo_loss and autograd:
+    gradient descent with learning rate lr on the DPO loss w.r.t. the two log-ratios."""
+    rho_w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    rho_l = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    zero = torch.zeros(1, dtype=torch.float64)
+    for _ in range(steps):
+        loss, _, _ = losses.dpo_loss(rho_w, rho_l, zero, zero, beta)
+        gw, gl = torch.autograd.grad(loss, (rho_w, rho_l))
+        with torch.no_grad():
+            rho_w -= lr * gw
+            rho_l -= lr * gl
+    rw, rl = beta * rho_w.item(), beta * rho_l.item()
+    margin = rw - rl
+    return {"rw": rw, "rl": rl, "margin": margin, "drift": rho_w.item() - rho_l.item(),
+            "loss": -math.log(1 / (1 + math.exp(-margin))), "weight": 1 / (1 + math.exp(margin))}
+
+
+def test_simulator_closed_form_one_step():
+    # one step from zero at beta=0.1, lr=1: each log-ratio moves by lr*beta*sigmoid(0) = 0.05
+    got = python_simulator(0.1, 1.0, 1)
+    assert got["margin"] == pytest.approx(0.01)
+
+
+SIM_CASES = [
+    # (arrow presses on the beta slider from 0.10, learning rate, single steps, +10 clicks, +100 clicks)
+    (0, 1.0, 1, 0, 0),
+    (0, 1.0, 3, 2, 1),
+    (40, 1.0, 7, 0, 0),     # beta 0.50
+    (90, 2.5, 0, 3, 0),     # beta 1.00
+    (-9, 4.0, 5, 0, 2),     # beta 0.01
+]
+
+
+@pytest.mark.parametrize("case", SIM_CASES, ids=[f"sim{i}" for i in range(len(SIM_CASES))])
+def test_margin_simulator_matches_python(visit, case):
+    presses, lr, singles, tens, hundreds = case
+    page = visit("05_dpo.html").page
+    fill(page, "#sim-lr", lr)
+    slider = page.locator("#sim-beta")
+    slider.focus()
+    for _ in range(abs(presses)):
+        page.keyboard.press("ArrowRight" if presses > 0 else "ArrowLeft")
+    beta = float(slider.input_value())
+    for _ in range(singles):
+        page.click("#sim-step")
+    for _ in range(tens):
+        page.click("#sim-step10")
+    for _ in range(hundreds):
+        page.click("#sim-step100")
+    steps = singles + 10 * tens + 100 * hundreds
+    assert value_of(page, "#sim-k") == steps
+    assert page.inner_text("#sim-beta-val") == f"{beta:.2f}"
+    want = python_simulator(beta, lr, steps)
+    for key in ("rw", "rl", "margin", "drift", "loss", "weight"):
+        assert value_of(page, f"#sim-{key}") == pytest.approx(want[key], rel=1e-9, abs=1e-12), key
+        assert shown(page, f"#sim-{key}") == pytest.approx(want[key], abs=5.1e-5), key
+    assert page.inner_text("#sim-acc") == ("100%" if want["margin"] > 0 else "0%")
+    # the curve has one point per step (plus the start)
+    d = page.get_attribute("#sim-plot path:last-of-type", "d")
+    assert d.count("L") == steps
+
+
+def test_simulator_reset_and_tie_counts_wrong(visit):
+    page = visit("05_dpo.html").page
+    assert page.inner_text("#sim-acc") == "0%"          # step 0: a tie, counted wrong
+    assert page.inner_text("#sim-loss") == "0.6931"
+    page.click("#sim-step10")
+    assert page.inner_text("#sim-acc") == "100%"
+    page.click("#sim-reset")
+    assert page.inner_text("#sim-k") == "0"
+    assert page.inner_text("#sim-margin") == "+0.0000"
+
+
+def test_larger_beta_drifts_less_in_the_simulator(visit):
+    """The lesson's claim about beta, checked on the widget itself: after 1000 steps
+    the log-ratio drift shrinks as beta grows."""
+    page = visit("05_dpo.html").page
+    drifts = []
+    for beta in (0.1, 0.5, 1.0):
+        set_range(page, "#sim-beta", beta)
+        for _ in range(10):
+            page.click("#sim-step100")
+        drifts.append(value_of(page, "#sim-drift"))
+    assert drifts[0] > drifts[1] > drifts[2] > 0
+
+
+# ---------------------------------------------------------------------------------------
+# the learner's own run: figures and numbers from runs/, present or absent
+
+
+def _png(path, w=4, h=3):
+    raw = b"".join(b"\x00" + b"\x80\x40\x20" * w for _ in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+RUN_FIGURES = {
+    "02_pretraining.html": ["pretrain/loss.png"],
+    "03_sft.html": ["sft/loss.png"],
+    "04_cot_sft.html": ["cot_sft/loss.png"],
+    "05_dpo.html": ["dpo/beta_sweep.png", "dpo/beta-0.1/curves.png"],
+    "06_rlvr.html": ["rlvr/reward.png"],
+}
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """A copy of lessons/ next to an empty runs/ folder, so tests control what exists."""
+    shutil.copytree(LESSONS, tmp_path / "lessons", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (tmp_path / "README.md").write_text("readme\n")
+    shutil.rmtree(tmp_path / "lessons" / "figures", ignore_errors=True)
+    (tmp_path / "lessons" / "figures").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", sorted(RUN_FIGURES))
+def test_run_outputs_absent_show_a_note(visit, sandbox, name):
+    v = visit(name, root=sandbox / "lessons")
+    assert v.unexpected_errors() == []
+    states = v.page.eval_on_selector_all("figure.run-figure", "fs => fs.map(f => f.getAttribute('data-state'))")
+    assert states and all(s == "missing" for s in states), states
+    notes = v.page.eval_on_selector_all("figure.run-figure .run-missing",
+                                        "ns => ns.map(n => n.offsetHeight > 0 ? n.innerText : '')")
+    assert all("python 0" in n for n in notes), notes
+    assert v.page.get_attribute(".run-data", "data-state") == "missing"
+
+
+@pytest.mark.parametrize("name", sorted(RUN_FIGURES))
+def test_run_outputs_present_are_shown(visit, sandbox, name):
+    for rel in RUN_FIGURES[name]:
+        _png(sandbox / "runs" / rel)
+    (sandbox / "runs" / "lesson_data.js").write_text(
+        "window.GPT_MINI_RUNS = {pretrain: {final_loss: 1.23}, sft: {final_loss: 0.9}, cot_sft: {accuracy: 0.5},"
+        " dpo: {beta: 0.1, log: [{step: 100, 'rewards/margins': 0.2, 'rewards/accuracies': 0.7}]},"
+        " rlvr: {mean_reward: 0.4}};\n")
+    v = visit(name, root=sandbox / "lessons")
+    assert v.console_errors == [] and v.page_errors == [], (v.console_errors, v.page_errors)
+    states = v.page.eval_on_selector_all("figure.run-figure", "fs => fs.map(f => f.getAttribute('data-state'))")
+    assert states and all(s == "shown" for s in states), states
+    assert v.page.get_attribute(".run-data", "data-state") == "shown"
+    assert v.page.locator(".run-data .run-missing").is_hidden()
+
+
+def test_beta_sweep_falls_back_to_committed_figure(visit, sandbox):
+    _png(sandbox / "lessons" / "figures" / "beta_sweep.png")
+    v = visit("05_dpo.html", root=sandbox / "lessons")
+    assert v.unexpected_errors() == []
+    src = v.page.get_attribute('figure.run-figure[data-srcs*="beta_sweep"]', "data-shown-src")
+    assert src == "figures/beta_sweep.png"
+
+
+# ---------------------------------------------------------------------------------------
+# screenshots for a human eye
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_screenshot(visit, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    v = visit(name)
+    v.page.screenshot(path=str(SHOTS / (name.replace(".html", "") + ".png")), full_page=True)
+    narrow = visit(name, width=420)
+    overflow = narrow.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1, f"{name} scrolls sideways on a narrow window ({overflow}px)"
