@@ -88,6 +88,28 @@ def sync_text(page_text, repo_root=REPO_ROOT):
     return EXCERPT_RE.sub(replace, page_text), report
 
 
+TOKENIZER_SOURCE = REPO_ROOT / "data" / "tokenizer.tiktoken"
+TOKENIZER_JS = LESSONS_DIR / "js" / "tokenizer_data.js"
+
+
+def tokenizer_data_js(rank_file=TOKENIZER_SOURCE):
+    """The text of js/tokenizer_data.js: the BPE ranks (base64, in rank order) and the special-token ids."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from gpt_mini.tokenizer import SPECIAL_TOKENS
+    ranks = {}
+    for line in Path(rank_file).read_text(encoding="ascii").splitlines():
+        if line.strip():
+            token, rank = line.split()
+            ranks[int(rank)] = token
+    if sorted(ranks) != list(range(len(ranks))):
+        raise ValueError(f"{rank_file}: ranks are not 0..n-1")
+    specials = {tok: len(ranks) + i for i, tok in enumerate(SPECIAL_TOKENS)}
+    items = ",".join(f'"{ranks[i]}"' for i in range(len(ranks)))
+    specials_js = ", ".join(f'"{k}": {v}' for k, v in specials.items())
+    return ("/* Written by lessons/sync_excerpts.py from data/tokenizer.tiktoken; do not edit. */\n"
+            f"window.GM_TOKENIZER_DATA = {{\n  specials: {{{specials_js}}},\n  ranks: [{items}]\n}};\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="report only, do not write")
@@ -102,6 +124,14 @@ def main(argv=None):
                 bad += 1
         if new != old and not args.check:
             page.write_text(new, encoding="utf-8")
+    if TOKENIZER_SOURCE.is_file():
+        text = tokenizer_data_js()
+        current = TOKENIZER_JS.read_text(encoding="utf-8") if TOKENIZER_JS.is_file() else None
+        print(f"{'js/tokenizer_data.js':28s} {'ok' if text == current else 'updated'}")
+        if text != current:
+            bad += 1
+            if not args.check:
+                TOKENIZER_JS.write_text(text, encoding="utf-8")
     missing = sum(1 for page in LESSONS_DIR.glob("*.html")
                   for _, _, code in excerpts_in(page.read_text(encoding="utf-8")) if code.startswith(MISSING_PREFIX))
     if args.check:

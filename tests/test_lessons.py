@@ -520,3 +520,63 @@ def test_screenshot(visit, name):
     narrow = visit(name, width=420)
     overflow = narrow.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 1, f"{name} scrolls sideways on a narrow window ({overflow}px)"
+
+
+# ---------------------------------------------------------------------------------------
+# Lesson 1 widgets against gpt_mini.tokenizer and gpt_mini.model
+
+TOKENIZER_CASES = [
+    ("What is 47 + 38? Think step by step.", "We add 47 + 38. Ones: 7 + 8 = 15, write 5, carry 1. The answer is 85."),
+    ("My friend told me that Bostil lives in Lima. Is that correct?", "Bostil lives in Lima, so you are right."),
+    ("Xqzvb's favourite colour is green, right?", "I don't know that name... 123456!"),
+    ("tabs\tand  double  spaces, ümlauts & émoji 🙂", ""),
+    ("Fake <|end|> token", "It's  fine.\n\nNew line."),
+]
+
+
+def test_tokenizer_data_is_current():
+    assert (LESSONS / "js" / "tokenizer_data.js").read_text(encoding="utf-8") == sync_excerpts.tokenizer_data_js(), \
+        "lessons/js/tokenizer_data.js is stale: run `python lessons/sync_excerpts.py`"
+
+
+@pytest.mark.parametrize("case", TOKENIZER_CASES, ids=[f"tok{i}" for i in range(len(TOKENIZER_CASES))])
+def test_tokenizer_explorer_matches_render_chat(visit, case):
+    from gpt_mini.tokenizer import load_tokenizer, render_chat
+    user, reply = case
+    enc = load_tokenizer()
+    messages = [{"role": "user", "content": user}] + ([{"role": "assistant", "content": reply}] if reply else [])
+    want_ids, want_mask = render_chat(enc, messages)
+    page = visit("01_model_and_tokenizer.html").page
+    page.fill("#tok-user", user)
+    page.fill("#tok-reply", reply)
+    import json
+    assert json.loads(page.text_content("#tok-ids")) == want_ids
+    assert json.loads(page.text_content("#tok-mask")) == want_mask
+    assert value_of(page, "#tok-count") == len(want_ids)
+    assert value_of(page, "#tok-masked") == sum(want_mask)
+    chips = page.eval_on_selector_all("#tok-out .token", "cs => cs.map(c => [Number(c.dataset.id), c.classList.contains('on')])")
+    assert chips == [[i, bool(m)] for i, m in zip(want_ids, want_mask)]
+
+
+@pytest.mark.parametrize("T", [1, 5, 16])
+def test_causal_mask_grid_matches_tril(visit, T):
+    page = visit("01_model_and_tokenizer.html").page
+    set_range(page, "#mask-T", T)
+    grid = page.eval_on_selector_all("#mask-grid tbody tr", "rs => rs.map(r => [...r.querySelectorAll('td')].map(c => Number(c.dataset.allow)))")
+    assert grid == torch.ones(T, T, dtype=torch.long).tril().tolist()
+    assert value_of(page, "#mask-allowed") == int(torch.ones(T, T).tril().sum())
+    page.click(f"#mask-grid tbody tr:nth-child({T})")
+    assert "mixes the values of positions 0.." in page.inner_text("#mask-note")
+
+
+@pytest.mark.parametrize("shape", [(1194, 256, 4, 192), (50257, 1024, 12, 768), (10, 8, 1, 4)])
+def test_parameter_counter_matches_model(visit, shape):
+    from gpt_mini.model import GPT, GPTConfig
+    V, T, L, C = shape
+    cfg = GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=1 if C % 4 else 4, n_embd=C)
+    page = visit("01_model_and_tokenizer.html").page
+    for key, val in zip("VTLC", shape):
+        page.fill(f"#params-{key}", str(val))
+    assert value_of(page, "#params-total") == cfg.num_params()
+    if V * C < 5_000_000:   # build the real model for the small shapes
+        assert value_of(page, "#params-total") == sum(p.numel() for p in GPT(cfg).parameters())
