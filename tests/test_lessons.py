@@ -580,3 +580,79 @@ def test_parameter_counter_matches_model(visit, shape):
     assert value_of(page, "#params-total") == cfg.num_params()
     if V * C < 5_000_000:   # build the real model for the small shapes
         assert value_of(page, "#params-total") == sum(p.numel() for p in GPT(cfg).parameters())
+
+
+# ---------------------------------------------------------------------------------------
+# Lesson 2 widgets against GPT.generate and cross-entropy
+
+def generate_probs(logits, temperature, top_k):
+    """The distribution the real GPT.generate samples from, captured by running it on a stub
+    model that always returns these logits (torch.multinomial is intercepted)."""
+    from gpt_mini.model import GPT
+
+    class Stub(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.config = type("C", (), {"block_size": 8, "n_layer": 1, "n_head": 1, "n_embd": 1})()
+
+        def forward(self, idx, cache=None):
+            return torch.tensor(logits, dtype=torch.float32).expand(idx.size(0), idx.size(1), len(logits))
+
+    seen = []
+    real = torch.multinomial
+
+    def spy(probs, n, generator=None):
+        seen.append(probs.clone())
+        return real(probs, n, generator=generator)
+
+    torch.multinomial = spy
+    try:
+        new = GPT.generate(Stub(), torch.zeros(1, 1, dtype=torch.long), 1, temperature=temperature,
+                           top_k=top_k or None, use_cache=False)
+    finally:
+        torch.multinomial = real
+    if temperature == 0:
+        return [1.0 if i == new.item() else 0.0 for i in range(len(logits))]
+    return seen[0][0].double().tolist()
+
+
+SAMPLING_CASES = [([4.0, 2.5, 2.0, 1.0, 0.5, -1.0], 1.0, 0), ([4.0, 2.5, 2.0, 1.0, 0.5, -1.0], 0.0, 0),
+                  ([4.0, 2.5, 2.0, 1.0, 0.5, -1.0], 0.35, 3), ([1.0, 1.0, 0.0, 3.0, -2.0, 0.5], 1.8, 2),
+                  ([0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0.5, 0), ([-1.0, 5.0, 5.0, 2.0, 0.0, 1.0], 1.0, 1)]
+
+
+@pytest.mark.parametrize("case", SAMPLING_CASES, ids=[f"samp{i}" for i in range(len(SAMPLING_CASES))])
+def test_sampling_widget_matches_generate(visit, case):
+    logits, temperature, k = case
+    page = visit("02_pretraining.html").page
+    page.fill("#samp-logits", ", ".join(str(x) for x in logits))
+    assert set_range(page, "#samp-T", temperature) == temperature
+    page.select_option("#samp-k", str(k))
+    want = generate_probs(logits, temperature, k)
+    for i, p in enumerate(want):
+        # GPT.generate works in float32, the page in float64
+        assert value_of(page, f"#samp-p-{i}") == pytest.approx(p, abs=2e-6), i
+    H = -sum(p * math.log(p) for p in want if p > 0)
+    assert value_of(page, "#samp-entropy") == pytest.approx(H, abs=1e-5)
+
+
+PPL_CASES = [([0.9, 0.5, 0.05, 0.99, 0.3], 1194), ([0.25] * 7, 4), ([1.0, 0.001], 50257)]
+
+
+@pytest.mark.parametrize("case", PPL_CASES, ids=[f"ppl{i}" for i in range(len(PPL_CASES))])
+def test_perplexity_widget_matches_cross_entropy(visit, case):
+    import torch.nn.functional as F
+    probs, V = case
+    page = visit("02_pretraining.html").page
+    page.fill("#ppl-probs", ", ".join(str(p) for p in probs))
+    page.fill("#ppl-V", str(V))
+    # each position as a two-way softmax whose correct class has probability p
+    logits = torch.tensor([[math.log(p), math.log(1 - p) if p < 1 else -math.inf] for p in probs], dtype=torch.float64)
+    loss = F.cross_entropy(logits, torch.zeros(len(probs), dtype=torch.long)).item()
+    assert value_of(page, "#ppl-loss") == pytest.approx(loss, rel=1e-12)
+    assert value_of(page, "#ppl-ppl") == pytest.approx(math.exp(loss), rel=1e-12)
+    assert value_of(page, "#ppl-bits") == pytest.approx(loss / math.log(2), rel=1e-12)
+    assert value_of(page, "#ppl-uniform") == pytest.approx(math.log(V), rel=1e-12)
+    assert set_range(page, "#ppl-L", 7.08) == 7.08
+    assert value_of(page, "#ppl-L-ppl") == pytest.approx(math.exp(7.08), rel=1e-12)
