@@ -455,8 +455,8 @@ def _png(path, w=4, h=3):
 
 RUN_FIGURES = {
     "02_pretraining.html": ["pretrain/loss.png"],
-    "03_sft.html": ["sft/loss.png"],
-    "04_cot_sft.html": ["cot_sft/loss.png"],
+    "03_sft.html": ["sft/curves.png"],
+    "04_cot_sft.html": ["sft/curves.png"],
     "05_dpo.html": ["dpo/beta_sweep.png", "dpo/beta-0.1/curves.png"],
     "06_rlvr.html": ["rlvr/reward.png"],
 }
@@ -656,3 +656,37 @@ def test_perplexity_widget_matches_cross_entropy(visit, case):
     assert value_of(page, "#ppl-uniform") == pytest.approx(math.log(V), rel=1e-12)
     assert set_range(page, "#ppl-L", 7.08) == 7.08
     assert value_of(page, "#ppl-L-ppl") == pytest.approx(math.exp(7.08), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# Lesson 3 widget against render_chat + response_token_logps (the shift by one)
+
+SFT_CASES = [
+    ("Where does Bostil live?", "Bostil lives in Lima.", "", ""),
+    ("What is 12 + 30?", "12 + 30 = 42.", "And 42 - 2?", "42 - 2 = 40."),
+    ("I think Nikaidis's favourite colour is green.", "", "", ""),
+]
+
+
+@pytest.mark.parametrize("case", SFT_CASES, ids=[f"sft{i}" for i in range(len(SFT_CASES))])
+@pytest.mark.parametrize("ignore_mask", [False, True])
+def test_sft_mask_table_matches_response_token_logps(visit, case, ignore_mask):
+    import json
+    from gpt_mini.logprobs import response_token_logps
+    from gpt_mini.tokenizer import load_tokenizer, render_chat
+    enc = load_tokenizer()
+    roles = ["user", "assistant", "user", "assistant"]
+    messages = [{"role": r, "content": c} for r, c in zip(roles, case) if c]
+    ids, mask = render_chat(enc, messages)
+    logits = torch.zeros(1, len(ids), enc.n_vocab)
+    _, target_mask = response_token_logps(logits, torch.tensor([ids]), torch.tensor([mask]))
+    want = [1] * (len(ids) - 1) if ignore_mask else target_mask[0].long().tolist()
+    page = visit("03_sft.html").page
+    for sel, text in zip(("#sm-u1", "#sm-a1", "#sm-u2", "#sm-a2"), case):
+        page.fill(sel, text)
+    if ignore_mask:
+        page.check("#sm-all")
+    assert json.loads(page.inner_text("#sm-flags")) == want
+    assert value_of(page, "#sm-counted") == sum(want)
+    assert value_of(page, "#sm-positions") == len(ids) - 1
+    assert page.locator("#sm-table tbody tr.counted").count() == sum(want)
