@@ -690,3 +690,49 @@ def test_sft_mask_table_matches_response_token_logps(visit, case, ignore_mask):
     assert value_of(page, "#sm-counted") == sum(want)
     assert value_of(page, "#sm-positions") == len(ids) - 1
     assert page.locator("#sm-table tbody tr.counted").count() == sum(want)
+
+
+# ---------------------------------------------------------------------------------------
+# Lesson 4 widget against gpt_mini.world and gpt_mini.verifier
+
+COT_CASES = [(47, "+", 38), (41, "+", 32), (99, "+", 99), (63, "-", 28), (50, "-", 50), (10, "-", 10), (91, "-", 19)]
+FREE_TEXTS = ["Let me see, 47 + 38 is 75, no wait, the answer is 85. Done in 2 steps.", "47 + 38 = 85. The answer is 84.",
+              "I get 85 and then answer: -0", "The answer is 085.", "no digits here", "ANSWER=12 and answer = 7",
+              "x-5 and -3", "9-5", "The Answer:    42!", ""]
+
+
+@pytest.mark.parametrize("case", COT_CASES, ids=[f"cot{i}" for i in range(len(COT_CASES))])
+def test_cot_widget_matches_world_and_verifier(visit, case):
+    from gpt_mini import world
+    from gpt_mini.tokenizer import load_tokenizer
+    from gpt_mini.verifier import extract_answer
+    a, op, b = case
+    enc = load_tokenizer()
+    page = visit("04_cot_sft.html").page
+    page.fill("#cot-a", str(a))
+    page.select_option("#cot-op", op)
+    page.fill("#cot-b", str(b))
+    direct, steps = world.direct_answer(a, op, b), world.working(a, op, b)
+    assert page.inner_text("#cot-direct") == direct
+    assert page.inner_text("#cot-steps") == steps
+    assert value_of(page, "#cot-direct-n") == len(enc.encode_ordinary(direct))
+    assert value_of(page, "#cot-steps-n") == len(enc.encode_ordinary(steps))
+    assert page.inner_text("#cot-direct-read") == extract_answer(direct) == str(world.solve(a, op, b))
+    assert page.inner_text("#cot-steps-read") == extract_answer(steps)
+
+
+def test_cot_widget_rejects_problems_outside_the_world(visit):
+    page = visit("04_cot_sft.html").page
+    page.fill("#cot-a", "12")
+    page.select_option("#cot-op", "-")
+    page.fill("#cot-b", "40")
+    assert "a ≥ b" in page.inner_text("#cot-error")
+
+
+@pytest.mark.parametrize("text", FREE_TEXTS)
+def test_free_text_verifier_matches_extract_answer(visit, text):
+    from gpt_mini.verifier import extract_answer
+    page = visit("04_cot_sft.html").page
+    page.fill("#cot-free", text)
+    want = extract_answer(text)
+    assert page.inner_text("#cot-free-read") == ("None (reward 0)" if want is None else want)
