@@ -736,3 +736,59 @@ def test_free_text_verifier_matches_extract_answer(visit, text):
     page.fill("#cot-free", text)
     want = extract_answer(text)
     assert page.inner_text("#cot-free-read") == ("None (reward 0)" if want is None else want)
+
+
+# ---------------------------------------------------------------------------------------
+# Lesson 6 widgets against group_advantages and policy_gradient_loss
+
+GROUP_CASES = [([1, 0, 0, 1, 0, 0, 0, 0], 1e-4), ([1, 0, 0, 0, 0, 0, 0, 0], 1e-4), ([1] * 8, 1e-4), ([0] * 5, 1e-4),
+               ([1, 0], 1e-4), ([1], 1e-4), ([0.5, 0.7, 0.2], 1e-4), ([1, 1, 0, 0], 0.0), ([3, -1, 2, 2, 0], 0.5)]
+
+
+@pytest.mark.parametrize("case", GROUP_CASES, ids=[f"grp{i}" for i in range(len(GROUP_CASES))])
+def test_group_widget_matches_group_advantages(visit, case):
+    rewards, eps = case
+    page = visit("06_rlvr.html").page
+    page.fill("#grp-eps", str(eps))
+    page.fill("#grp-rewards", ", ".join(str(r) for r in rewards))
+    want = losses.group_advantages(torch.tensor([rewards], dtype=torch.float64), eps=eps)[0].tolist()
+    assert value_of(page, "#grp-G") == len(rewards)
+    for i, a in enumerate(want):
+        # group_advantages computes in float32
+        assert value_of(page, f"#grp-adv-{i}") == pytest.approx(a, rel=1e-5, abs=1e-6), i
+    r = torch.tensor(rewards, dtype=torch.float64)
+    assert value_of(page, "#grp-mean") == pytest.approx(r.mean().item(), abs=1e-12)
+    assert value_of(page, "#grp-std") == pytest.approx(r.std(unbiased=False).item(), abs=1e-12)
+
+
+def test_group_widget_clicks_flip_rewards(visit):
+    page = visit("06_rlvr.html").page
+    page.fill("#grp-rewards", "0, 0, 0, 0, 0, 0, 0, 0")
+    assert "teaches nothing" in page.inner_text("#grp-signal")
+    page.click(".grp-sample[data-i='0']")
+    assert page.input_value("#grp-rewards") == "1, 0, 0, 0, 0, 0, 0, 0"
+    want = losses.group_advantages(torch.tensor([[1.0] + [0.0] * 7]))[0].tolist()
+    assert value_of(page, "#grp-adv-0") == pytest.approx(want[0], rel=1e-5)
+    assert shown(page, "#grp-adv-0") == pytest.approx(2.6450, abs=1e-4)
+    page.fill("#grp-G-in", "3")
+    page.locator("#grp-G-in").dispatch_event("change")
+    assert page.input_value("#grp-rewards") == "1, 0, 0"
+
+
+CLIP_CASES = [(1.3, 1.0, 0.2), (0.9, 1.0, 0.2), (0.5, -1.0, 0.2), (1.5, -2.0, 0.2), (1.0, 0.0, 0.2), (0.7, 2.5, 0.1),
+              (1.25, 1.0, 0.3)]
+
+
+@pytest.mark.parametrize("case", CLIP_CASES, ids=[f"clip{i}" for i in range(len(CLIP_CASES))])
+def test_clip_widget_matches_policy_gradient_loss(visit, case):
+    ratio, adv, eps = case
+    page = visit("06_rlvr.html").page
+    ratio = set_range(page, "#clip-ratio", ratio)
+    adv = set_range(page, "#clip-A", adv)
+    eps = set_range(page, "#clip-eps", eps)
+    logps = torch.tensor([[math.log(ratio) if ratio > 0 else -50.0]], dtype=torch.float64)
+    old = torch.zeros(1, 1, dtype=torch.float64)
+    loss, stats = losses.policy_gradient_loss(logps, old, None, torch.tensor([adv], dtype=torch.float64),
+                                              torch.ones(1, 1), clip_eps=eps, kl_coef=0.0)
+    assert value_of(page, "#clip-loss") == pytest.approx(loss.item(), rel=1e-9, abs=1e-12)
+    assert page.get_attribute("#clip-active", "data-value") == ("1" if stats["clip_fraction"] > 0 else "0")
