@@ -113,8 +113,8 @@
     var ly = T + 6;
     series.forEach(function (s) {
       if (!s.label) { return; }
-      GM.svgEl("line", { x1: W - R - 110, x2: W - R - 90, y1: ly, y2: ly, stroke: s.color, "stroke-width": 3, opacity: s.opacity === undefined ? 1 : s.opacity }, svg);
-      var t = GM.svgEl("text", { x: W - R - 85, y: ly + 4, "font-size": 11, fill: "#333" }, svg);
+      GM.svgEl("line", { x1: W - R - 150, x2: W - R - 130, y1: ly, y2: ly, stroke: s.color, "stroke-width": 3, opacity: s.opacity === undefined ? 1 : s.opacity }, svg);
+      var t = GM.svgEl("text", { x: W - R - 125, y: ly + 4, "font-size": 11, fill: "#333" }, svg);
       t.textContent = s.label;
       ly += 15;
     });
