@@ -45,6 +45,7 @@ parser.add_argument("--warmup", type=int, default=50, help="linear warm-up steps
 parser.add_argument("--eval-every", type=int, default=100, help="steps between held-out evaluations and checkpoints")
 parser.add_argument("--eval-windows", type=int, default=48, help="held-out windows per evaluation")
 parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
+parser.add_argument("--stop-after", type=int, default=None, help="stop after this step, as if interrupted (resume later)")
 args = parser.parse_args()
 if args.quick:
     args.steps, args.batch_size, args.block_size = 40, 8, 128
@@ -146,10 +147,17 @@ try:
                 bar.write(f"step {step + 1}: held-out loss {val:.3f} (perplexity {math.exp(val):.1f}; unigram {unigram:.3f})")
                 checkpoint.save_checkpoint(ckpt_path, raw_model, "pretrain", step + 1, optimizer,
                                            extra={"args": vars(args), "initial_loss": initial_loss})
+        if args.stop_after is not None and step + 1 >= args.stop_after:
+            break
 except train.NonFiniteLossError as e:
     bar.close()
     sys.exit(f"error: {e}")
 bar.close()
+if args.stop_after is not None and args.stop_after < args.steps:
+    if master:
+        print(f"stopped after step {args.stop_after}; continue with --resume")
+    train.cleanup_distributed()
+    sys.exit(0)
 
 # ----------------------------------------------------------------------------- evaluate and save
 if master:

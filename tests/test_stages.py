@@ -1,0 +1,132 @@
+"""End to end: the four stage scripts at --quick size on CPU, each loading the previous stage's output.
+
+One pipeline run (run_all.py --quick) is shared by the tests below; each checks a
+behaviour the stage was run for, on held-out data, from the files the stage wrote.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gpt_mini import checkpoint
+from gpt_mini.metrics import read_metrics, read_summary
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(args, cwd=ROOT, **kw):
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    result = run(["run_all.py", "--quick", "--runs", str(out), "--no-progress"])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
+
+
+def test_every_stage_wrote_checkpoint_metrics_plots_and_report(runs):
+    for stage, folder in (("pretrain", "pretrain"), ("sft", "sft"), ("dpo", "dpo/beta-0.1"), ("rlvr", "rlvr")):
+        state = checkpoint.load_checkpoint(str(runs / folder), expected_stages=[stage])
+        assert state["step"] > 0
+        summary = read_summary(str(runs / folder))
+        for plot in summary["plots"]:
+            assert (runs / folder / plot).stat().st_size > 1000
+    report = (runs / "report.md").read_text()
+    for title in ("Pretraining", "SFT", "DPO (β = 0.1)", "RLVR"):
+        assert title in report
+
+
+def test_pretraining_lowers_held_out_loss(runs):
+    s = read_summary(str(runs / "pretrain"))
+    assert s["held_out_loss"] < s["held_out_loss_before"] - 1.0
+
+
+def test_sft_lowers_held_out_assistant_loss_and_teaches_the_format(runs):
+    s = read_summary(str(runs / "sft"))
+    assert s["after"]["assistant_loss"] < s["before"]["assistant_loss"]
+    assert s["after"]["format"] > s["before"]["format"]
+
+
+def test_dpo_step_zero_is_a_tie_on_every_held_out_pair(runs):
+    first = read_metrics(str(runs / "dpo/beta-0.1/metrics.jsonl"))[0]
+    assert first["step"] == 0
+    assert first["eval/loss"] == pytest.approx(math.log(2), abs=1e-6)
+    assert first["eval/rewards/margins"] == pytest.approx(0.0, abs=1e-6)
+    assert first["eval/rewards/accuracies"] == 0.0  # every pair is a tie, and ties count as wrong
+    assert first["eval/kl"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_dpo_quick_run_raises_held_out_preference_accuracy_above_half(runs):
+    evals = [r for r in read_metrics(str(runs / "dpo/beta-0.1/metrics.jsonl")) if r["split"] == "eval"]
+    assert evals[-1]["eval/rewards/accuracies"] > 0.5
+    assert evals[-1]["eval/rewards/margins"] > 0
+    train = [r for r in read_metrics(str(runs / "dpo/beta-0.1/metrics.jsonl")) if r["split"] == "train"]
+    for key in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+                "logps/chosen", "logps/rejected", "drift"):
+        assert key in train[-1]
+
+
+def test_rlvr_logs_what_the_issue_names(runs):
+    records = read_metrics(str(runs / "rlvr/metrics.jsonl"))
+    train = [r for r in records if r["split"] == "train"]
+    for key in ("reward", "reward_std", "no_signal_groups", "kl", "completion_length", "clip_fraction"):
+        assert key in train[0]
+    evals = [r for r in records if r["split"] == "eval"]
+    assert {"greedy_accuracy", "pass@4"} <= set(evals[0])
+
+
+def test_same_seed_gives_the_same_numbers(runs, tmp_path):
+    result = run(["01_pretrain.py", "--quick", "--out", str(tmp_path / "again"), "--no-progress"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    a = read_summary(str(runs / "pretrain"))
+    b = read_summary(str(tmp_path / "again"))
+    assert a["held_out_loss"] == b["held_out_loss"] and a["samples"] == b["samples"]
+
+
+def test_resumed_pretraining_continues_the_same_curve(tmp_path):
+    full = tmp_path / "full"
+    cut = tmp_path / "cut"
+    assert run(["01_pretrain.py", "--quick", "--out", str(full), "--no-progress"]).returncode == 0
+    # stop after 20 of 40 steps (a checkpoint is written at step 20), then resume to 40
+    assert run(["01_pretrain.py", "--quick", "--steps", "40", "--out", str(cut), "--no-progress",
+                "--stop-after", "20"]).returncode == 0
+    assert checkpoint.load_checkpoint(str(cut))["step"] == 20
+    assert run(["01_pretrain.py", "--quick", "--out", str(cut), "--no-progress", "--resume"]).returncode == 0
+    a = [r for r in read_metrics(str(full / "metrics.jsonl"))]
+    b = [r for r in read_metrics(str(cut / "metrics.jsonl"))]
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rs]
+    assert strip(a) == strip(b)
+
+
+def test_bad_inputs_give_one_sentence_and_a_nonzero_exit(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "short.txt").write_text("just a few words")
+    cases = [
+        (["01_pretrain.py", "--quick", "--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a")], "file not found"),
+        (["01_pretrain.py", "--quick", "--data", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "a")], "empty"),
+        (["01_pretrain.py", "--quick", "--data", str(tmp_path / "short.txt"), "--out", str(tmp_path / "a")], "too short for one window"),
+        (["01_pretrain.py", "--quick", "--out", "/proc/gpt_mini_cannot_write_here"], "cannot write to --out"),
+        (["02_sft.py", "--quick", "--init", str(tmp_path / "nope"), "--out", str(tmp_path / "b")], "no checkpoint at"),
+    ]
+    for args, message in cases:
+        result = run(args + ["--no-progress"])
+        assert result.returncode != 0, args
+        assert message in result.stderr, (args, result.stderr[-500:])
+        assert "Traceback" not in result.stderr
+
+
+def test_ddp_on_cpu_with_two_processes(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+                             "01_pretrain.py", "--quick", "--out", str(tmp_path / "ddp"), "--no-progress"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    s = read_summary(str(tmp_path / "ddp"))
+    assert s["world_size"] == 2 and s["held_out_loss"] < s["held_out_loss_before"]
+    assert checkpoint.load_checkpoint(str(tmp_path / "ddp"))["step"] == 40
