@@ -133,10 +133,14 @@
       var img = document.createElement("img");
       img.alt = fig.getAttribute("data-alt") || "figure from your run";
       img.style.display = "none";
-      fig.insertBefore(img, fig.firstChild);
+      img.title = "click to open the full-size figure";
+      var link = document.createElement("a");   // wide figures: open full size on click
+      link.target = "_blank";
+      link.appendChild(img);
+      fig.insertBefore(link, fig.firstChild);
       function tryNext() {
         if (i >= srcs.length) {
-          img.remove();
+          link.remove();
           fig.setAttribute("data-state", "missing");
           if (missing) { missing.style.display = ""; }
           if (cap) { cap.style.display = "none"; }
@@ -145,6 +149,7 @@
         var src = srcs[i++];
         img.onload = function () {
           img.style.display = "";
+          link.href = src;
           fig.setAttribute("data-state", "shown");
           fig.setAttribute("data-shown-src", src);
           if (missing) { missing.style.display = "none"; }
