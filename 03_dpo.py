@@ -219,6 +219,8 @@ def run_one(beta):
 # ----------------------------------------------------------------------------- loop over beta, then compare
 for beta in args.beta:
     run_one(beta)
+    # the reference must be exactly the SFT model still: frozen means frozen
+    assert all(torch.equal(p, sft_state["model"][n]) for n, p in reference.state_dict().items()), "reference changed"
 if len(args.beta) > 1 or len(metrics.beta_summaries(args.out)) > 1:
     path, table = metrics.plot_beta_sweep(args.out)
     print(f"\nbeta sweep ({path}):\n{table}")

@@ -10,9 +10,10 @@ links to the stage's plots). Each stage calls it at its end; run it yourself wit
 
 import argparse
 import glob
+import json
 import os
 
-from .metrics import read_summary
+from .metrics import beta_summaries, read_metrics, read_summary
 
 
 def _fmt(value, pct=False):
@@ -77,7 +78,50 @@ def write_report(runs="runs"):
     os.makedirs(runs, exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+    write_lesson_data(runs, sections)
     return path
+
+
+def _before_after(s):
+    """{label: "before -> after"} from a summary's metrics, as the lesson pages show them."""
+    out = {"device": s.get("device"), "wall time (s)": round(s.get("wall_time_s", 0), 1)}
+    for label, v in (s.get("metrics") or {}).items():
+        fmt = (lambda x: f"{100 * x:.1f} %") if v.get("pct") else (lambda x: f"{x:.4f}")
+        out[label] = f"{fmt(v['before'])} → {fmt(v['after'])}"
+    return out
+
+
+def write_lesson_data(runs, sections):
+    """runs/lesson_data.js: the numbers of this run for the lesson pages (a file:// page can load a script,
+    not a JSON file), as one global: window.GPT_MINI_RUNS = {pretrain, sft, dpo, rlvr}."""
+    data = {}
+    pre = read_summary(os.path.join(runs, "pretrain"))
+    if pre:
+        data["pretrain"] = {"device": pre["device"], "wall time (s)": round(pre["wall_time_s"], 1),
+                            "tokens/s": round(pre["tokens_per_s"]), "parameters": pre["params"],
+                            "held-out loss before": pre["held_out_loss_before"], "held-out loss after": pre["held_out_loss"],
+                            "unigram baseline": pre["unigram_loss"]}
+    for stage in ("sft", "rlvr"):
+        s = read_summary(os.path.join(runs, stage))
+        if s:
+            data[stage] = _before_after(s)
+    dpo = read_summary(os.path.join(runs, "dpo", "beta-0.1"))
+    if dpo:
+        data["dpo"] = _before_after(dpo)
+        keep = ("step", "loss", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected", "drift")
+        data["dpo"]["log every 100 steps (training stream)"] = [
+            {k: r[k] for k in keep if k in r}
+            for r in read_metrics(os.path.join(runs, "dpo", "beta-0.1", "metrics.jsonl")) if r.get("split") == "train"]
+    sweep = beta_summaries(os.path.join(runs, "dpo"))
+    if len(sweep) > 1:
+        data.setdefault("dpo", {})["beta sweep"] = [
+            {"beta": s["beta"], "eval accuracy": s["held_out"]["eval/rewards/accuracies"],
+             "eval token KL": s["held_out"]["eval/kl"],
+             "false claims corrected": s["after"]["claims_false_corrected"],
+             "sycophancy": s["after"]["claims_false_agreed"], "rude": s["after"]["claims_rude"]} for s in sweep]
+    with open(os.path.join(runs, "lesson_data.js"), "w") as f:
+        f.write("// written by gpt_mini.report from runs/*/summary.json; read by lessons/*.html\n")
+        f.write("window.GPT_MINI_RUNS = " + json.dumps(data, indent=1, ensure_ascii=False) + ";\n")
 
 
 def update_quietly(runs="runs"):

@@ -4,31 +4,20 @@ One pipeline run (run_all.py --quick) is shared by the tests below; each checks 
 behaviour the stage was run for, on held-out data, from the files the stage wrote.
 """
 
-import json
 import math
-import os
 import subprocess
 import sys
 
 import pytest
-import torch
 
+from conftest import ROOT, run_script as run
 from gpt_mini import checkpoint
 from gpt_mini.metrics import read_metrics, read_summary
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(args, cwd=ROOT, **kw):
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, **kw)
-
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    result = run(["run_all.py", "--quick", "--runs", str(out), "--no-progress"])
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return out
+def runs(quick_runs):
+    return quick_runs
 
 
 def test_every_stage_wrote_checkpoint_metrics_plots_and_report(runs):
