@@ -83,7 +83,7 @@ def ratio_line(label, ratios, goal=None):
     text = f"{label}: median {med:.2f}x  (min {lo:.2f}, max {hi:.2f} over {len(ratios)} repeats)"
     if goal is not None:
         text += f"  goal >= {goal:g}x: {'met' if med >= goal else 'NOT met'}"
-    return text
+    return text + "\n  per repeat: " + " ".join(f"{r:.2f}" for r in ratios)
 
 
 def table(header, rows):
