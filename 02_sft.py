@@ -31,7 +31,7 @@ from gpt_mini.tokenizer import load_tokenizer
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 train.add_common_args(parser, "sft")
 parser.add_argument("--init", default="runs/pretrain", help="checkpoint (folder or file) to start from")
-parser.add_argument("--steps", type=int, default=600, help="optimizer steps")
+parser.add_argument("--steps", type=int, default=400, help="optimizer steps")
 parser.add_argument("--batch-size", type=int, default=32, help="conversations per step")
 parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
 parser.add_argument("--warmup", type=int, default=30, help="linear warm-up steps")
