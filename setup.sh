@@ -13,8 +13,9 @@ pip() { .venv/bin/python -m pip "$@"; }
 
 # torch first, and always a CPU build: never let a dependency pull a multi-GB CUDA build.
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  if pip install -q --no-index "torch==2.13.0" 2>/dev/null; then
-    echo "torch 2.13.0 installed from a local wheel"
+  # "+cpu" builds are not on PyPI: this only succeeds where pip can see a local CPU wheel (find-links)
+  if pip install -q "torch==2.13.0+cpu" 2>/dev/null; then
+    echo "torch 2.13.0+cpu installed from a local wheel"
   elif [ "$(uname -s)" = "Linux" ]; then
     pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
   else
