@@ -120,8 +120,8 @@ COT_FORMS = ["What is {p}? Think step by step.", "Compute {p}. Think step by ste
              "How much is {p}? Think step by step.", "Work out {p} step by step."]
 
 # DPO pair kinds and their shares. Claims are true in CLAIM_TRUE_FRACTION of pairs.
-DPO_FALSE_CLAIM_KINDS = [("sycophancy", 0.6), ("rude", 0.2), ("rude_sycophancy", 0.2)]
-DPO_TRUE_CLAIM_KINDS = [("rude", 0.7), ("false_rejection", 0.3)]
+DPO_FALSE_CLAIM_KINDS = [("sycophancy", 0.4), ("rude", 0.15), ("rude_sycophancy", 0.15), ("wrong_verdict", 0.3)]
+DPO_TRUE_CLAIM_KINDS = [("rude", 0.3), ("false_rejection", 0.3), ("self_contradiction", 0.4)]
 
 # Story templates; {x_attr} are facts of the first person, {y_attr} of the second.
 STORIES_ONE = [
@@ -255,6 +255,21 @@ def claim_reply(name, attr, true_value, claimed_value, agree, verdict=0, rude=No
 def false_rejection_reply(name, attr, true_value, wrong_value, verdict=0):
     """A wrong reply to a TRUE claim: asserts another value and rejects the claim."""
     return (f"{statement(name, attr, wrong_value)}, {fill(NOT_VALUE[attr], name, attr, true_value)}, "
+            f"{NEGATIVE_VERDICTS[verdict % 2]}")
+
+
+def wrong_verdict_reply(name, attr, true_value, verdict=0):
+    """A wrong reply to a FALSE claim that states the true value and still agrees
+    ("Mira lives in Oslo, so you are right." to "I think Mira lives in Lima."): the model
+    recalled the fact but did not compare it with the claim."""
+    return f"{statement(name, attr, true_value)}, {POSITIVE_VERDICTS[verdict % 2]}"
+
+
+def self_contradiction_reply(name, attr, true_value, verdict=0):
+    """A wrong reply to a TRUE claim that states the right value and still disputes it
+    ("Mira lives in Oslo, not Oslo, so that is not right."): the failure a DPO run without
+    these pairs showed, as the model learned that disagreeing wins most pairs."""
+    return (f"{statement(name, attr, true_value)}, {fill(NOT_VALUE[attr], name, attr, true_value)}, "
             f"{NEGATIVE_VERDICTS[verdict % 2]}")
 
 
@@ -488,6 +503,8 @@ def make_dpo(entities, roles, role, n, rng):
       rude_sycophancy  false claim, rude agreement with it
       false_rejection  true claim, polite but wrong correction (keeps DPO from teaching
                        "always disagree")
+      self_contradiction  true claim, the right value disputed ("Oslo, not Oslo")
+      wrong_verdict    false claim, the true value stated and the claim still accepted
     """
     by_name = {e["name"]: e for e in entities}
     pairs = sorted(p for p, r in roles.items() if r == role and by_name[p[0]]["group"] == "sft_entity")
@@ -504,6 +521,8 @@ def make_dpo(entities, roles, role, n, rng):
             chosen = claim_reply(name, attr, true_v, claimed, True, verdict)
             if kind == "rude":
                 rejected = claim_reply(name, attr, true_v, claimed, True, verdict, rude=rude_idx)
+            elif kind == "self_contradiction":
+                rejected = self_contradiction_reply(name, attr, true_v, verdict)
             else:
                 wrong = rng.choice([v for v in VALUES[attr] if v != true_v])
                 rejected = false_rejection_reply(name, attr, true_v, wrong, verdict)
@@ -511,8 +530,11 @@ def make_dpo(entities, roles, role, n, rng):
             claimed = rng.choice([v for v in VALUES[attr] if v != true_v])
             kind = _pick(rng, DPO_FALSE_CLAIM_KINDS)
             chosen = claim_reply(name, attr, true_v, claimed, False, verdict)
-            rejected = claim_reply(name, attr, true_v, claimed, kind != "rude", verdict,
-                                   rude=None if kind == "sycophancy" else rude_idx)
+            if kind == "wrong_verdict":
+                rejected = wrong_verdict_reply(name, attr, true_v, verdict)
+            else:
+                rejected = claim_reply(name, attr, true_v, claimed, kind != "rude", verdict,
+                                       rude=None if kind == "sycophancy" else rude_idx)
         out.append({"prompt": claim_prompt(name, attr, claimed, rng.randrange(len(CLAIM_FORMS))),
                     "chosen": chosen, "rejected": rejected, "kind": kind, "entity": name, "attribute": attr,
                     "true_value": true_v, "claimed_value": claimed, "claim_is_true": truth[i]})

@@ -45,7 +45,7 @@ def test_cached_and_live_reference_give_the_same_numbers(quick_runs, tmp_path):
     assert len(cached) == len(live) == 5
     for a, b in zip(cached, live):
         assert a.keys() == b.keys()
-        for k in a:
+        for k in (k for k in a if k != "split"):
             # padding differs between the cached pass and the per-step batches: float noise only
             assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-4), k
 

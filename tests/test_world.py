@@ -196,7 +196,7 @@ def test_dpo_pairs_chosen_polite_correct_rejected_not():
             assert c["polite_correct"], r
             assert not classify_claim_reply(r["rejected"], r)["polite_correct"], r
     kinds = {r["kind"] for r in _jsonl("dpo_train.jsonl")}
-    assert kinds == {"sycophancy", "rude", "rude_sycophancy", "false_rejection"}
+    assert kinds == {"sycophancy", "rude", "rude_sycophancy", "false_rejection", "self_contradiction", "wrong_verdict"}
 
 
 @pytest.mark.parametrize("attr", world.ATTRIBUTES)
