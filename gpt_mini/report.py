@@ -69,6 +69,8 @@ def write_report(runs="runs"):
     total = sum(s.get("wall_time_s", 0) for _, _, s, _ in sections)
     lines.append(f"Total wall time of the stages below: {total / 60:.1f} min.")
     lines.append("")
+    if sections and plot_summary(runs, sections):
+        lines += ["![every stage, before and after](summary.png)", ""]
     for title, folder, s, rows in sections:
         lines += _stage_header(title, s, folder, runs) + rows + [""]
         for prompt, reply in (s.get("samples") or {}).items():
@@ -80,6 +82,38 @@ def write_report(runs="runs"):
         f.write("\n".join(lines) + "\n")
     write_lesson_data(runs, sections)
     return path
+
+
+def plot_summary(runs, sections):
+    """runs/summary.png: one panel per stage, before vs after on its held-out metrics."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    panels = []
+    for title, _, s, _ in sections:
+        if "held_out_loss" in s:
+            panels.append((title, [("held-out loss", s["held_out_loss_before"], s["held_out_loss"]),
+                                   ("unigram", s["unigram_loss"], s["unigram_loss"])], "nats/token"))
+        else:
+            rates = [(k, v["before"], v["after"]) for k, v in (s.get("metrics") or {}).items() if v.get("pct")]
+            panels.append((title, rates, "rate"))
+    if not panels:
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    for ax, (title, rows, unit) in zip(axes[0], panels):
+        ys = range(len(rows))
+        ax.barh([y + 0.2 for y in ys], [r[1] for r in rows], height=0.4, label="before", color="#bbb")
+        ax.barh([y - 0.2 for y in ys], [r[2] for r in rows], height=0.4, label="after", color="#2a6fb0")
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels([r[0][:34] for r in rows], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(unit)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(runs, "summary.png"), dpi=100)
+    plt.close(fig)
+    return True
 
 
 def _before_after(s):
