@@ -73,12 +73,13 @@ def test_rlvr_logs_what_the_issue_names(runs):
     assert {"greedy_accuracy", "pass@4"} <= set(evals[0])
 
 
-def test_same_seed_gives_the_same_numbers(runs, tmp_path):
-    result = run(["01_pretrain.py", "--quick", "--out", str(tmp_path / "again"), "--no-progress"])
+def test_same_seed_gives_the_same_report_numbers(runs, tmp_path):
+    result = run(["run_all.py", "--quick", "--runs", str(tmp_path), "--no-progress"])
     assert result.returncode == 0, result.stderr[-2000:]
-    a = read_summary(str(runs / "pretrain"))
-    b = read_summary(str(tmp_path / "again"))
-    assert a["held_out_loss"] == b["held_out_loss"] and a["samples"] == b["samples"]
+    for folder in ("pretrain", "sft", "dpo/beta-0.1", "rlvr"):
+        a, b = read_summary(str(runs / folder)), read_summary(str(tmp_path / folder))
+        for key in ("held_out_loss", "metrics", "held_out", "samples"):
+            assert a.get(key) == b.get(key), (folder, key)
 
 
 def test_resumed_pretraining_continues_the_same_curve(tmp_path):
@@ -121,3 +122,19 @@ def test_ddp_on_cpu_with_two_processes(tmp_path):
     s = read_summary(str(tmp_path / "ddp"))
     assert s["world_size"] == 2 and s["held_out_loss"] < s["held_out_loss_before"]
     assert checkpoint.load_checkpoint(str(tmp_path / "ddp"))["step"] == 40
+
+
+def test_rlvr_quick_run_raises_mean_reward_on_an_easy_task(quick_runs, tmp_path):
+    # An easy task for the tiny --quick model: the reward is 1 when the last number it writes is 1.
+    # Some samples already earn it by chance, so a group carries signal and RL can raise the rate.
+    import json
+    tasks = tmp_path / "easy.jsonl"
+    tasks.write_text("".join(json.dumps({"prompt": f"Say the number one. ({i})", "answer": "1"}) + "\n" for i in range(50)))
+    result = run(["04_rlvr.py", "--quick", "--init", str(quick_runs / "sft"), "--data", str(tasks),
+                  "--out", str(tmp_path / "rl"), "--steps", "40", "--lr", "1e-3", "--prompts", "4", "--group-size", "8",
+                  "--eval-every", "40", "--no-progress"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    rewards = [r["reward"] for r in read_metrics(str(tmp_path / "rl/metrics.jsonl")) if r["split"] == "train"]
+    assert len(rewards) == 40
+    first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
+    assert last > first + 0.2, (first, last)
