@@ -54,7 +54,8 @@ def _sections(runs):
         s = read_summary(folder)
         if s:
             rows = [_row(k, v.get("before"), v.get("after"), pct=v.get("pct", True)) for k, v in s.get("metrics", {}).items()]
-            out.append((f"3 · DPO (β = {s.get('beta')})", folder, s, rows))
+            sweep = "" if s.get("beta") == 0.1 else " — β-sweep run, not part of the default pipeline"
+            out.append((f"3 · DPO (β = {s.get('beta')}){sweep}", folder, s, rows))
     s = read_summary(os.path.join(runs, "rlvr"))
     if s:
         rows = [_row(k, v.get("before"), v.get("after"), pct=v.get("pct", True)) for k, v in s.get("metrics", {}).items()]
@@ -66,8 +67,8 @@ def write_report(runs="runs"):
     sections = _sections(runs)
     lines = ["# gpt_mini report card", "",
              "Each stage's effect, measured on held-out data it never trained on.", ""]
-    total = sum(s.get("wall_time_s", 0) for _, _, s, _ in sections)
-    lines.append(f"Total wall time of the stages below: {total / 60:.1f} min.")
+    total = sum(s.get("wall_time_s", 0) for title, _, s, _ in sections if "sweep" not in title)
+    lines.append(f"Time in the pipeline's training loops (the before/after evaluations excluded): {total / 60:.1f} min.")
     lines.append("")
     if sections and plot_summary(runs, sections):
         lines += ["![every stage, before and after](summary.png)", ""]
@@ -90,7 +91,7 @@ def plot_summary(runs, sections):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     panels = []
-    for title, _, s, _ in sections:
+    for title, _, s, _ in (sec for sec in sections if "sweep" not in sec[0]):
         if "held_out_loss" in s:
             panels.append((title, [("held-out loss", s["held_out_loss_before"], s["held_out_loss"]),
                                    ("unigram", s["unigram_loss"], s["unigram_loss"])], "nats/token"))
