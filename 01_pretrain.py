@@ -47,9 +47,8 @@ parser.add_argument("--eval-windows", type=int, default=48, help="held-out windo
 parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
 parser.add_argument("--stop-after", type=int, default=None, help="stop after this step, as if interrupted (resume later)")
 args = parser.parse_args()
-if args.quick:
-    args.steps, args.batch_size, args.block_size = 40, 8, 128
-    args.n_layer, args.n_head, args.n_embd, args.eval_every, args.eval_windows = 2, 2, 64, 20, 8
+train.apply_quick(args, parser, steps=40, batch_size=8, block_size=128, n_layer=2, n_head=2, n_embd=64,
+                  eval_every=20, eval_windows=8)
 
 device = train.pick_device(args.device)
 rank, world, device = train.setup_distributed(device)

@@ -13,7 +13,7 @@ What it simplifies: examples drawn at random each step (no epochs); one prompt
 format; no packing of several conversations into one sequence.
 
 Run it:
-    python 02_sft.py              # default, about 2 minutes on a 2-core CPU
+    python 02_sft.py              # default, about 1.5 minutes on a 2-core CPU
     python 02_sft.py --quick      # seconds
     python 02_sft.py --data my_chats.jsonl --init runs/pretrain
 """
@@ -40,8 +40,7 @@ parser.add_argument("--eval-limit", type=int, default=None, help="grade only the
 parser.add_argument("--skip-bad", action="store_true", help="count and skip malformed conversations instead of stopping")
 parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
 args = parser.parse_args()
-if args.quick:
-    args.steps, args.batch_size, args.eval_every, args.eval_limit = 30, 8, 15, 12
+train.apply_quick(args, parser, steps=30, batch_size=8, eval_every=15, eval_limit=12)
 
 device = train.pick_device(args.device)
 train.prepare_out_dir(args.out)

@@ -20,7 +20,7 @@ What it simplifies: the sampling policy is the current policy (no separate
 rollout engine), one GPU/CPU process, a binary reward, no length penalty.
 
 Run it:
-    python 04_rlvr.py                     # about 4 minutes on a 2-core CPU
+    python 04_rlvr.py                     # about 2 minutes on a 2-core CPU
     python 04_rlvr.py --init runs/sft     # RL straight after SFT
     python 04_rlvr.py --quick
     python 04_rlvr.py --data my_tasks.jsonl   # {"prompt": ..., "answer": "42"} per line
@@ -55,9 +55,8 @@ parser.add_argument("--eval-every", type=int, default=20, help="steps between he
 parser.add_argument("--pass-k", type=int, default=8, help="k of the held-out pass@k")
 parser.add_argument("--eval-limit", type=int, default=None, help="use only the first N held-out tasks")
 args = parser.parse_args()
-if args.quick:
-    args.steps, args.prompts, args.group_size, args.eval_every, args.eval_limit, args.pass_k = 6, 4, 4, 3, 16, 4
-    args.max_new_tokens = 48
+train.apply_quick(args, parser, steps=6, prompts=4, group_size=4, eval_every=3, eval_limit=16, pass_k=4,
+                  max_new_tokens=48)
 
 device = train.pick_device(args.device)
 train.prepare_out_dir(args.out)

@@ -125,3 +125,12 @@ def prepare_out_dir(path):
     except OSError as e:
         raise SystemExit(f"error: cannot write to --out {path} ({e.strerror}); choose another folder")
     return path
+
+
+def apply_quick(args, parser, **tiny):
+    """--quick: tiny settings for the flags the user did not set on the command line."""
+    if args.quick:
+        for name, value in tiny.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
+    return args
