@@ -48,12 +48,7 @@ train.seed_everything(args.seed)
 
 # ----------------------------------------------------------------------------- load
 enc = load_tokenizer()
-try:
-    state = checkpoint.load_checkpoint(args.init, device=device)
-except checkpoint.CheckpointError as e:
-    sys.exit(f"error: {e}")
-if state["stage"] != "pretrain":
-    print(f"note: starting from a '{state['stage']}' checkpoint ({args.init}), not a pretrained one")
+state = checkpoint.load_init(args.init, ["pretrain"], device)
 model = checkpoint.model_from_checkpoint(state, device)
 block_size = model.config.block_size
 

@@ -62,12 +62,7 @@ train.seed_everything(args.seed)
 
 # ----------------------------------------------------------------------------- load
 enc = load_tokenizer()
-try:
-    sft_state = checkpoint.load_checkpoint(args.init, device=device)
-except checkpoint.CheckpointError as e:
-    sys.exit(f"error: {e}")
-if sft_state["stage"] != "sft":
-    print(f"note: starting from a '{sft_state['stage']}' checkpoint ({args.init}), not an SFT one")
+sft_state = checkpoint.load_init(args.init, ["sft"], device)
 reference = checkpoint.model_from_checkpoint(sft_state, device)
 reference.eval().requires_grad_(False)  # frozen: never trained, never in train mode
 block_size = reference.config.block_size

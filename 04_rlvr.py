@@ -64,14 +64,12 @@ train.seed_everything(args.seed)
 
 # ----------------------------------------------------------------------------- load
 enc = load_tokenizer()
+state = checkpoint.load_init(args.init, ["dpo", "sft"], device)
 try:
-    state = checkpoint.load_checkpoint(args.init, device=device)
     tasks = data.load_tasks(args.data or data.data_path("rlvr_train.jsonl"))
     val_tasks = data.load_tasks(data.data_path("rlvr_val.jsonl"))[:args.eval_limit]
-except (checkpoint.CheckpointError, data.DataError) as e:
+except data.DataError as e:
     sys.exit(f"error: {e}")
-if state["stage"] not in ("dpo", "sft"):
-    print(f"note: starting from a '{state['stage']}' checkpoint ({args.init})")
 policy = checkpoint.model_from_checkpoint(state, device)
 reference = checkpoint.model_from_checkpoint(state, device)
 reference.eval().requires_grad_(False)  # the KL anchor never moves

@@ -17,7 +17,7 @@ STAGES = ("pretrain", "sft", "dpo", "rlvr")
 
 
 class CheckpointError(RuntimeError):
-    pass
+    """A checkpoint we cannot use; the message is one sentence for the user."""
 
 
 def save_checkpoint(path, model, stage, step, optimizer=None, extra=None):
@@ -89,3 +89,16 @@ def resume_if_asked(resume, path, stage, model, optimizer, device="cpu"):
     if optimizer is not None and state.get("optimizer"):
         optimizer.load_state_dict(state["optimizer"])
     return state["step"], state.get("extra") or {}
+
+
+def load_init(path, usual_stages, device="cpu"):
+    """A stage's --init: load it or exit with one sentence; another stage's checkpoint is
+    allowed but said in the log (e.g. RLVR straight from SFT)."""
+    try:
+        state = load_checkpoint(path, device=device)
+    except CheckpointError as e:
+        raise SystemExit(f"error: {e}") from None
+    if state["stage"] not in usual_stages:
+        print(f"note: starting from a '{state['stage']}' checkpoint ({path}), not a "
+              f"{' or '.join(usual_stages)} one")
+    return state

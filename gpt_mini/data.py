@@ -22,15 +22,19 @@ DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 
 class DataError(ValueError):
-    pass
+    """Bad input data; the message names the file and, where there is one, the line."""
 
 
 def data_path(name):
     return os.path.join(DATA_DIR, name)
 
 
-def read_jsonl(path):
-    """Yield (line_number, object) for each non-blank line; a bad line names file:line."""
+def read_jsonl(path, on_bad_line=None):
+    """Yield (line_number, object) for each non-blank line; a bad line names file:line.
+
+    With on_bad_line, a line that is not a JSON object is passed to it (to be counted)
+    instead of stopping the run.
+    """
     if not os.path.exists(path):
         raise DataError(f"{path}: file not found")
     with open(path, encoding="utf-8") as f:
@@ -40,9 +44,15 @@ def read_jsonl(path):
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{line_no}: invalid JSON ({e.msg})") from None
+                if on_bad_line is None:
+                    raise DataError(f"{path}:{line_no}: invalid JSON ({e.msg})") from None
+                on_bad_line(line_no)
+                continue
             if not isinstance(obj, dict):
-                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
+                if on_bad_line is None:
+                    raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
+                on_bad_line(line_no)
+                continue
             yield line_no, obj
 
 
@@ -145,7 +155,7 @@ def fit_to_context(ids, mask, block_size):
 
 def encode_conversations(enc, path, block_size, skip_bad=False):
     out = Encoded()
-    for line_no, obj in _lines(path, skip_bad, out):
+    for line_no, obj in read_jsonl(path, (lambda _: out.skip("malformed")) if skip_bad else None):
         where = f"{path}:{line_no}"
         try:
             check_messages(obj.get("messages"), where)
@@ -164,26 +174,6 @@ def encode_conversations(enc, path, block_size, skip_bad=False):
     if not out.examples:
         raise DataError(f"{path}: no usable conversations")
     return out
-
-
-def _lines(path, skip_bad, out):
-    """read_jsonl, but with skip_bad a malformed JSON line is counted instead of raised."""
-    if not skip_bad:
-        yield from read_jsonl(path)
-        return
-    if not os.path.exists(path):
-        raise DataError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                assert isinstance(obj, dict)
-            except (json.JSONDecodeError, AssertionError):
-                out.skip("malformed")
-                continue
-            yield line_no, obj
 
 
 def pad_batch(examples, pad_id):

@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 
 class NonFiniteLossError(RuntimeError):
-    pass
+    """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
 
 
 def pick_device(requested="auto"):
