@@ -20,7 +20,6 @@ Run it:
 import argparse
 import math
 import sys
-import time
 
 import torch
 import torch.nn.functional as F

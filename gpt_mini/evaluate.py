@@ -18,6 +18,7 @@ from . import grading
 from .data import data_path, load_jsonl, pad_batch, pad_id
 from .logprobs import sequence_logps
 from .sampling import chat_replies
+from .verifier import reward
 
 # what the report and tables show for each key, and whether it is a rate
 LABELS = {
@@ -126,7 +127,6 @@ def task_accuracy(model, enc, tasks, k=8, max_new_tokens=64, seed=0):
     pass@k:  fraction of tasks where at least one of k samples at temperature 1 is right
              (with exactly k samples the unbiased estimator of Chen et al. 2021 reduces to this)
     """
-    from .verifier import reward
     prompts = [t["prompt"] for t in tasks]
     greedy = chat_replies(model, enc, prompts, max_new_tokens)
     greedy_acc = sum(reward(r, t["answer"]) for r, t in zip(greedy, tasks)) / len(tasks)

@@ -18,7 +18,6 @@ target token counts is decided by response_mask[:, 1:] (the mask of the
 """
 
 import torch
-import torch.nn.functional as F
 
 
 def token_logps(logits, targets):

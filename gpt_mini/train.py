@@ -59,15 +59,6 @@ def cleanup_distributed():
         dist.destroy_process_group()
 
 
-def all_reduce_mean(value, world_size):
-    """Average a float over all processes (identity without DDP)."""
-    if world_size == 1:
-        return value
-    t = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(t)
-    return t.item() / world_size
-
-
 def make_optimizer(model, lr, weight_decay=0.1, betas=(0.9, 0.95)):
     """AdamW; weight decay on matrices only (not on LayerNorm gains/biases)."""
     params = [p for p in model.parameters() if p.requires_grad]

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import random
-import re
 import zlib
 
 SEED = 1234
