@@ -89,18 +89,24 @@ before, _ = evaluate.evaluate_chat(reference, enc, args.eval_limit)
 
 @torch.no_grad()
 def held_out(policy, beta):
-    """eval/ metrics on the held-out pairs, including the exact token KL to the reference."""
-    policy_chosen, policy_rejected, _ = score_pairs(policy, val_set.examples, pad)
-    loss, chosen_rewards, rejected_rewards = dpo_loss(
-        policy_chosen, policy_rejected, val_ref_chosen, val_ref_rejected, beta, args.label_smoothing,
-        args.loss, val_lengths[0], val_lengths[1])
-    kls = []
+    """eval/ metrics on the held-out pairs, including the exact token KL to the reference.
+
+    One pass of the policy gives both its summed log-probs and the logits the KL needs
+    (batches of 64, as score_pairs batched the cached reference log-probs)."""
+    chosen, rejected, kls = [], [], []
     policy.eval()
     for i in range(0, len(val_set.examples), 64):
         input_ids, mask, _ = data.pair_batch(val_set.examples[i:i + 64], pad)
         input_ids, mask = input_ids.to(device), mask.to(device)
-        kls.append(token_kl(policy(input_ids), reference(input_ids), input_ids, mask))
+        batch_chosen, batch_rejected, policy_logits = pair_logps(policy, input_ids, mask)
+        chosen.append(batch_chosen.float().cpu())
+        rejected.append(batch_rejected.float().cpu())
+        kls.append(token_kl(policy_logits, reference(input_ids), input_ids, mask))
     policy.train()
+    policy_chosen, policy_rejected = torch.cat(chosen), torch.cat(rejected)
+    loss, chosen_rewards, rejected_rewards = dpo_loss(
+        policy_chosen, policy_rejected, val_ref_chosen, val_ref_rejected, beta, args.label_smoothing,
+        args.loss, val_lengths[0], val_lengths[1])
     out = {"eval/loss": loss.item(), "eval/logps/chosen": policy_chosen.mean().item(),
            "eval/logps/rejected": policy_rejected.mean().item(),
            "eval/drift": drift(policy_chosen, policy_rejected, val_ref_chosen, val_ref_rejected, val_lengths),
