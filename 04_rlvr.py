@@ -20,7 +20,7 @@ What it simplifies: the sampling policy is the current policy (no separate
 rollout engine), one GPU/CPU process, a binary reward, no length penalty.
 
 Run it:
-    python 04_rlvr.py                     # about 2 minutes on a 2-core CPU
+    python 04_rlvr.py                     # about 5 minutes on a 2-core CPU
     python 04_rlvr.py --init runs/sft     # RL straight after SFT
     python 04_rlvr.py --quick
     python 04_rlvr.py --data my_tasks.jsonl   # {"prompt": ..., "answer": "42"} per line
@@ -42,8 +42,8 @@ from gpt_mini.verifier import reward
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 train.add_common_args(parser, "rlvr")
 parser.add_argument("--init", default="runs/dpo/beta-0.1", help="checkpoint to start from (also the frozen reference)")
-parser.add_argument("--steps", type=int, default=60, help="RL steps (each samples a fresh batch)")
-parser.add_argument("--prompts", type=int, default=8, help="prompts per step (P)")
+parser.add_argument("--steps", type=int, default=100, help="RL steps (each samples a fresh batch)")
+parser.add_argument("--prompts", type=int, default=16, help="prompts per step (P); fewer makes each step noisier")
 parser.add_argument("--group-size", type=int, default=8, help="samples per prompt (G)")
 parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
 parser.add_argument("--max-new-tokens", type=int, default=64, help="longest completion")
@@ -51,7 +51,7 @@ parser.add_argument("--lr", type=float, default=3e-5, help="learning rate (AdamW
 parser.add_argument("--kl", type=float, default=0.02, help="coefficient of the k3 KL penalty to the reference")
 parser.add_argument("--clip-eps", type=float, default=0.2, help="PPO clip range of the importance ratio")
 parser.add_argument("--inner-epochs", type=int, default=2, help="optimizer steps on each sampled batch")
-parser.add_argument("--eval-every", type=int, default=20, help="steps between held-out evaluations and checkpoints")
+parser.add_argument("--eval-every", type=int, default=25, help="steps between held-out evaluations and checkpoints")
 parser.add_argument("--pass-k", type=int, default=8, help="k of the held-out pass@k")
 parser.add_argument("--eval-limit", type=int, default=None, help="use only the first N held-out tasks")
 args = parser.parse_args()
@@ -109,13 +109,14 @@ try:
                                         [[0] * len(p) + [1] * len(a) for p, a in zip(prompt_ids, actions)], pad)
         input_ids, mask = input_ids.to(device), mask.to(device)
         with torch.no_grad():
-            old_logps, _ = response_token_logps(policy(input_ids), input_ids, mask)        # (N, T-1)
-            ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)
+            ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)    # (N, T-1)
         # 4. a few clipped policy-gradient steps on this batch
         for epoch in range(args.inner_epochs):
             with train.autocast(device):
                 logits = policy(input_ids)
-            logps, action_mask = response_token_logps(logits, input_ids, mask)
+            logps, action_mask = response_token_logps(logits, input_ids, mask)           # (N, T-1)
+            if epoch == 0:  # the policy has not moved yet: it *is* the sampling policy (ratio 1)
+                old_logps = logps.detach()
             loss, stats = policy_gradient_loss(logps, old_logps, ref_logps, advantages, action_mask,
                                                args.clip_eps, args.kl)
             train.check_finite(loss, step)
