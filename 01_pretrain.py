@@ -151,6 +151,7 @@ except train.NonFiniteLossError as e:
     bar.close()
     sys.exit(f"error: {e}")
 bar.close()
+throughput.stop()  # training time ends here; evaluation below is not counted
 if args.stop_after is not None and args.stop_after < args.steps:
     if master:
         print(f"stopped after step {args.stop_after}; continue with --resume")

@@ -111,6 +111,7 @@ except train.NonFiniteLossError as e:
     bar.close()
     sys.exit(f"error: {e}")
 bar.close()
+throughput.stop()  # training time ends here; evaluation below is not counted
 
 # ----------------------------------------------------------------------------- evaluate after and save
 print("grading the SFT model on the same held-out prompts ...")

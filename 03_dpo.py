@@ -183,6 +183,7 @@ def run_one(beta):
         bar.close()
         sys.exit(f"error: {e}")
     bar.close()
+    throughput.stop()  # training time ends here; evaluation below is not counted
 
     after, shown = evaluate.evaluate_chat(policy, enc, args.eval_limit)
     log.log({"step": args.steps, "split": "final", **after})

@@ -87,6 +87,9 @@ def held_out(step):
 
 before, _ = held_out(0)
 print(f"start: held-out greedy accuracy {before['greedy_accuracy']:.3f}, pass@{args.pass_k} {before[f'pass@{args.pass_k}']:.3f}")
+# RL on sums may also move what it never trains on (facts, claims): measure that too
+print("grading the start model on the other held-out behaviours (facts, claims, held-out sums) ...")
+behaviour_before, _ = evaluate.evaluate_chat(policy, enc, args.eval_limit)
 
 # ----------------------------------------------------------------------------- loop
 throughput = metrics.Throughput()
@@ -144,6 +147,7 @@ except train.NonFiniteLossError as e:
     bar.close()
     sys.exit(f"error: {e}")
 bar.close()
+throughput.stop()  # training time ends here; evaluation below is not counted
 
 # ----------------------------------------------------------------------------- evaluate and save
 records = metrics.read_metrics(f"{args.out}/metrics.jsonl")
@@ -154,6 +158,9 @@ print(f"\nheld-out greedy accuracy {before['greedy_accuracy']:.3f} -> {after['gr
       f"(error rate {err_before:.3f} -> {err_after:.3f}); pass@{args.pass_k} {before[f'pass@{args.pass_k}']:.3f} -> "
       f"{after[f'pass@{args.pass_k}']:.3f}")
 print(f"  {val_tasks[0]['prompt']!r} -> {example!r}")
+behaviour_after, shown = evaluate.evaluate_chat(policy, enc, args.eval_limit)
+print("\nside effects on the other held-out behaviours, greedy:")
+print(evaluate.before_after_table(behaviour_before, behaviour_after, "start", "RLVR"))
 metrics.plot_curves(records, [("mean reward (train samples)", [("train", "reward", "reward")]),
                               ("held-out accuracy", [("eval", "greedy_accuracy", "greedy"),
                                                      ("eval", f"pass@{args.pass_k}", f"pass@{args.pass_k}"),
@@ -165,7 +172,9 @@ metrics.write_summary(args.out, {
     "wall_time_s": throughput.elapsed, "tokens_per_s": throughput.per_second,
     "metrics": {"held-out greedy accuracy": {"before": before["greedy_accuracy"], "after": after["greedy_accuracy"], "pct": True},
                 f"held-out pass@{args.pass_k}": {"before": before[f"pass@{args.pass_k}"], "after": after[f"pass@{args.pass_k}"], "pct": True},
-                "held-out accuracy of one sample (T=1)": {"before": before["sample_accuracy"], "after": after["sample_accuracy"], "pct": True}},
-    "samples": {val_tasks[0]["prompt"]: example}, "plots": ["reward.png"],
+                "held-out accuracy of one sample (T=1)": {"before": before["sample_accuracy"], "after": after["sample_accuracy"], "pct": True},
+                **evaluate.summary_metrics(behaviour_before, behaviour_after)},
+    "before": behaviour_before, "after": behaviour_after,
+    "samples": {val_tasks[0]["prompt"]: example, **{p: r for p, r in shown.values()}}, "plots": ["reward.png"],
 })
 report.update_quietly()

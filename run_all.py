@@ -3,8 +3,9 @@ The whole default pipeline, stage after stage, then the report card:
 
     01_pretrain.py -> 02_sft.py -> 03_dpo.py (beta 0.1) -> 04_rlvr.py -> runs/report.md
 
-Each stage loads the previous stage's checkpoint from runs/. About 15 minutes on a
-2-core CPU; --quick runs every stage at tiny size in well under a minute.
+Each stage loads the previous stage's checkpoint from runs/. About 12 minutes on a
+2-core CPU; --quick runs every stage at tiny size in well under a minute. The wall time
+of every stage goes to runs/pipeline.json, and the report shows where the time went.
 
 Run it:
     python run_all.py            # the default run
@@ -12,6 +13,7 @@ Run it:
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -32,13 +34,18 @@ def main():
             "02_sft.py": ["--out", f"{args.runs}/sft", "--init", f"{args.runs}/pretrain"],
             "03_dpo.py": ["--out", f"{args.runs}/dpo", "--init", f"{args.runs}/sft"],
             "04_rlvr.py": ["--out", f"{args.runs}/rlvr", "--init", f"{args.runs}/dpo/beta-0.1"]}
-    start = time.time()
+    start, stage_seconds = time.time(), {}
     for script in STAGES:
         cmd = [sys.executable, os.path.join(here, script), *outs[script], "--device", args.device]
         cmd += ["--quick"] * args.quick + ["--no-progress"] * args.no_progress
         print(f"\n=== {script} ({(time.time() - start) / 60:.1f} min so far) ===", flush=True)
+        stage_start = time.time()
         if subprocess.call(cmd) != 0:
             sys.exit(f"{script} failed; the stages before it are kept in {args.runs}/")
+        stage_seconds[script] = time.time() - stage_start
+    with open(os.path.join(args.runs, "pipeline.json"), "w") as f:  # whole scripts: loading, evaluation, saving
+        json.dump({"command": " ".join(["python", "run_all.py"] + sys.argv[1:]), "quick": args.quick,
+                   "total_wall_time_s": time.time() - start, "stage_wall_time_s": stage_seconds}, f, indent=1)
     subprocess.check_call([sys.executable, "-m", "gpt_mini.report", "--runs", args.runs], cwd=here)
     print(f"\nall four stages done in {(time.time() - start) / 60:.1f} min; see {args.runs}/report.md")
 

@@ -61,14 +61,20 @@ class Throughput:
 
     def __init__(self):
         self.start = time.time()
+        self.end = None
         self.tokens = 0
 
     def add(self, n):
         self.tokens += n
 
+    def stop(self):
+        """Freeze the clock at the end of the training loop, so that the final
+        evaluation and plots do not count as training time."""
+        self.end = time.time()
+
     @property
     def elapsed(self):
-        return time.time() - self.start
+        return (self.end or time.time()) - self.start
 
     @property
     def per_second(self):

@@ -31,7 +31,7 @@ def _row(name, before, after, pct=False):
 def _stage_header(title, s, folder, runs):
     rel = os.path.relpath(folder, runs)
     lines = [f"## {title}", "",
-             f"device `{s.get('device')}` · wall time {s.get('wall_time_s', 0):.0f} s · "
+             f"device `{s.get('device')}` · training loop {_seconds(s.get('wall_time_s', 0))} · "
              f"{s.get('tokens_per_s', 0):,.0f} tokens/s" + (" · **--quick run**" if s.get("quick") else ""), ""]
     lines += [f"![{p}]({rel}/{p})" for p in s.get("plots", [])]
     return lines + ["", "| held-out metric | before | after |", "|---|---|---|"]
@@ -63,13 +63,36 @@ def _sections(runs):
     return out
 
 
+def _seconds(x):
+    return f"{x:.0f} s" if x >= 10 else f"{x:.1f} s"
+
+
+def _time_profile(runs, sections):
+    """Where the time of the last `run_all.py` went: whole script vs its training loop, per stage."""
+    path = os.path.join(runs, "pipeline.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        pipe = json.load(f)
+    loops = {"01_pretrain.py": "1 ·", "02_sft.py": "2 ·", "03_dpo.py": "3 · DPO (β = 0.1)", "04_rlvr.py": "4 ·"}
+    total = pipe["total_wall_time_s"]
+    lines = [f"`{pipe['command']}` took **{total / 60:.1f} min** of wall clock" + (" (--quick)" if pipe.get("quick") else "")
+             + ". Where it went:", "", "| stage | whole script | share | training loop | loading, evaluation, saving |",
+             "|---|---|---|---|---|"]
+    for script, seconds in pipe["stage_wall_time_s"].items():
+        loop = next((s.get("wall_time_s") for title, _, s, _ in sections if title.startswith(loops[script])), None)
+        loop_text, rest_text = (_seconds(loop), _seconds(seconds - loop)) if loop is not None else ("–", "–")
+        lines.append(f"| {script} | {_seconds(seconds)} | {100 * seconds / total:.0f} % | {loop_text} | {rest_text} |")
+    return lines + [""]
+
+
 def write_report(runs="runs"):
     sections = _sections(runs)
     lines = ["# gpt_mini report card", "",
              "Each stage's effect, measured on held-out data it never trained on.", ""]
     total = sum(s.get("wall_time_s", 0) for title, _, s, _ in sections if "sweep" not in title)
     lines.append(f"Time in the pipeline's training loops (the before/after evaluations excluded): {total / 60:.1f} min.")
-    lines.append("")
+    lines += [""] + _time_profile(runs, sections)
     if sections and plot_summary(runs, sections):
         lines += ["![every stage, before and after](summary.png)", ""]
     for title, folder, s, rows in sections:

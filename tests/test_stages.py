@@ -32,6 +32,16 @@ def test_every_stage_wrote_checkpoint_metrics_plots_and_report(runs):
         assert title in report
 
 
+def test_report_shows_where_the_time_went(runs):
+    # run_all.py times every whole stage script; the report sets that against each training loop
+    report = (runs / "report.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| 0") and ".py |" in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| 01_pretrain.py", "| 02_sft.py", "| 03_dpo.py", "| 04_rlvr.py"]
+    for row in rows:
+        whole, loop = (float(cell.rstrip(" s")) for cell in (row.split(" | ")[1], row.split(" | ")[3]))
+        assert 0 <= loop <= whole and whole > 0, row
+
+
 def test_pretraining_lowers_held_out_loss(runs):
     s = read_summary(str(runs / "pretrain"))
     assert s["held_out_loss"] < s["held_out_loss_before"] - 1.0
@@ -71,6 +81,12 @@ def test_rlvr_logs_what_the_issue_names(runs):
         assert key in train[0]
     evals = [r for r in records if r["split"] == "eval"]
     assert {"greedy_accuracy", "pass@4"} <= set(evals[0])
+    # side effects: the behaviours RLVR never trains on, graded before and after
+    summary = read_summary(str(runs / "rlvr"))
+    for label in ("facts, SFT entities (new wordings)", "false claims agreed with (sycophancy)",
+                  "arithmetic, step by step"):
+        assert set(summary["metrics"][label]) == {"before", "after", "pct"}
+    assert summary["before"].keys() == summary["after"].keys()
 
 
 def _flatten(value, prefix=""):
