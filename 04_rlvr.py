@@ -9,7 +9,9 @@ each answer 1 or 0; each answer's advantage is its reward relative to its own
 group, (r - mean) / (std + eps); and a clipped policy-gradient loss with a k3
 KL penalty to the reference raises the log-probs of the better-than-average
 answers. Every --eval-every steps it measures held-out greedy accuracy and
-pass@k. Writes runs/rlvr/: model.pt, metrics.jsonl, reward.png, summary.json.
+pass@k; before and after, it also grades what RL never trains on (facts, claims,
+the separate held-out sums of 02_sft.py), to show any side effects.
+Writes runs/rlvr/: model.pt, metrics.jsonl, reward.png, summary.json.
 
 Which GRPO: the DeepSeekMath objective (Shao et al. 2024, Eq. 3) with
   - population std in the advantage (an all-equal group gets advantage 0: no signal),

@@ -3,7 +3,7 @@ Sampling throughput: GPT.generate with its KV cache against recomputing the
 whole prefix for every new token (GPT.generate(..., use_cache=False)).
 
 The batch is RLVR-like: 04_rlvr.py samples G completions for each of P prompts
-(defaults 8 x 8 = 64 rows) and generates them in blocks of prompts of one
+(defaults 16 x 8 = 128 rows) and generates them in blocks of prompts of one
 length. Here the prompts are data/rlvr_val.jsonl rendered with render_prompt;
 the --prompts prompts of the most common rendered length are each repeated
 --group-size times, so the batch is one (P*G, T) block without padding, as
