@@ -41,7 +41,7 @@ from gpt_mini import train
 from gpt_mini.model import GPT, GPTConfig
 from gpt_mini.tokenizer import BOS, END, PAD, load_tokenizer
 
-DEFAULTS = {"batch_size": 16, "block_size": 256, "n_layer": 4, "n_head": 6, "n_embd": 192, "lr": 2e-3}
+DEFAULTS = {"batch_size": 32, "block_size": 128, "n_layer": 4, "n_head": 6, "n_embd": 192, "lr": 3e-3}
 DEFAULTS.update({k: v for k, v in script_defaults("01_pretrain.py").items() if k in DEFAULTS})
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],

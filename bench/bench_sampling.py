@@ -36,9 +36,9 @@ from gpt_mini import checkpoint, data
 from gpt_mini.model import GPT, GPTConfig
 from gpt_mini.tokenizer import load_tokenizer, render_prompt
 
-SHAPE = {"block_size": 256, "n_layer": 4, "n_head": 6, "n_embd": 192}
+SHAPE = {"block_size": 128, "n_layer": 4, "n_head": 6, "n_embd": 192}
 SHAPE.update({k: v for k, v in script_defaults("01_pretrain.py").items() if k in SHAPE})
-RLVR = {"prompts": 8, "group_size": 8, "max_new_tokens": 64, "temperature": 1.0}
+RLVR = {"prompts": 16, "group_size": 8, "max_new_tokens": 64, "temperature": 1.0}
 RLVR.update({k: v for k, v in script_defaults("04_rlvr.py").items() if k in RLVR})
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
