@@ -39,6 +39,7 @@ parser.add_argument("--block-size", type=int, default=128, help="context length 
 parser.add_argument("--n-layer", type=int, default=4, help="transformer blocks")
 parser.add_argument("--n-head", type=int, default=6, help="attention heads")
 parser.add_argument("--n-embd", type=int, default=192, help="model width C")
+parser.add_argument("--position", default="rope", choices=["rope", "learned"], help="rope: rotary embeddings (relative offsets); learned: a GPT-2 position table")
 parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW)")
 parser.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
 parser.add_argument("--eval-every", type=int, default=100, help="steps between held-out evaluations and checkpoints")
@@ -79,7 +80,7 @@ unigram = data.unigram_loss(train_tokens, val_tokens, enc.n_vocab)
 
 # ----------------------------------------------------------------------------- model
 config = GPTConfig(vocab_size=enc.n_vocab, block_size=args.block_size, n_layer=args.n_layer,
-                   n_head=args.n_head, n_embd=args.n_embd)
+                   n_head=args.n_head, n_embd=args.n_embd, rope=args.position == "rope")
 model = GPT(config).to(device)
 optimizer = train.make_optimizer(model, args.lr)
 ckpt_path = f"{args.out}/model.pt"

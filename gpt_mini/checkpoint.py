@@ -68,7 +68,8 @@ def load_checkpoint(path, expected_stages=None, device="cpu"):
 
 
 def model_from_checkpoint(state, device="cpu"):
-    config = GPTConfig(**state["model_config"])
+    # checkpoints written before RoPE have no "rope" key: they used a learned position table
+    config = GPTConfig(**{"rope": False, **state["model_config"]})
     model = GPT(config)
     model.load_state_dict(state["model"])
     return model.to(device)

@@ -28,6 +28,7 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    rope: bool = True        # rotary position embeddings (Su et al. 2021); False: a learned table (GPT-2)
 
     def to_dict(self):
         return asdict(self)
@@ -36,7 +37,8 @@ class GPTConfig:
         """Parameter count predicted from the shape alone (tested against the model)."""
         V, T, C, L = self.vocab_size, self.block_size, self.n_embd, self.n_layer
         per_block = 12 * C * C + 4 * C   # qkv 3C^2, proj C^2, MLP 8C^2, two LayerNorms 2*2C
-        return V * C + T * C + L * per_block + 2 * C   # head tied to wte; final LayerNorm
+        positions = 0 if self.rope else T * C   # RoPE has no parameters
+        return V * C + positions + L * per_block + 2 * C   # head tied to wte; final LayerNorm
 
 
 class KVCache:
@@ -62,6 +64,20 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
 
+def rope_tables(head_size, max_len, base=10000.0):
+    """cos and sin of the rotation angles, (max_len, D/2) each: position t turns pair i by t * base^(-2i/D)."""
+    inv_freq = base ** (-torch.arange(0, head_size, 2).float() / head_size)   # (D/2,)
+    angles = torch.outer(torch.arange(max_len).float(), inv_freq)            # (T, D/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x, cos, sin):
+    """Rotate each pair (x[..., :D/2], x[..., D/2:]) of x (B, H, T, D) by its position's angle."""
+    half = x.size(-1) // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
 class CausalSelfAttention(nn.Module):
 
     def __init__(self, config):
@@ -72,13 +88,16 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=False)
         self.dropout = config.dropout
 
-    def forward(self, x, cache=None, layer=0):
+    def forward(self, x, cache=None, layer=0, rope=None):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, T, D)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         past = 0 if cache is None else cache.pos
+        if rope is not None:  # rotate q and k by their absolute positions; q.k then depends on the offset only
+            cos, sin = rope
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, H, past + T, D)
         dropout_p = self.dropout if self.training else 0.0
@@ -116,8 +135,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd)
         self.mlp = MLP(config)
 
-    def forward(self, x, cache=None, layer=0):
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(self, x, cache=None, layer=0, rope=None):
+        x = x + self.attn(self.ln_1(x), cache, layer, rope)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -128,7 +147,12 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        if config.rope:
+            cos, sin = rope_tables(config.n_embd // config.n_head, config.block_size)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        else:
+            self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd)
@@ -149,10 +173,15 @@ class GPT(nn.Module):
         past = 0 if cache is None else cache.pos
         if past + T > self.config.block_size:
             raise ValueError(f"sequence of {past + T} tokens is longer than block_size {self.config.block_size}")
-        pos = torch.arange(past, past + T, device=idx.device)  # (T,)
-        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
+        if self.config.rope:
+            rope = (self.rope_cos[past:past + T], self.rope_sin[past:past + T])  # (T, D/2) each
+            x = self.drop(self.wte(idx))  # (B, T, C)
+        else:
+            rope = None
+            pos = torch.arange(past, past + T, device=idx.device)  # (T,)
+            x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache, layer)
+            x = block(x, cache, layer, rope)
         if cache is not None:
             cache.pos += T
         x = self.ln_f(x)

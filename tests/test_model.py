@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gpt_mini.model import GPT, GPTConfig, KVCache
+from gpt_mini.model import GPT, GPTConfig, KVCache, apply_rope, rope_tables
 
 
 def tiny(**kw):
@@ -18,11 +18,41 @@ def test_logits_shape():
     assert model(idx).shape == (3, 11, 97)
 
 
-def test_parameter_count_matches_config_formula():
-    for cfg in (GPTConfig(vocab_size=97, block_size=32, n_layer=2, n_head=2, n_embd=16),
-                GPTConfig(vocab_size=2048, block_size=256, n_layer=4, n_head=6, n_embd=192)):
+@pytest.mark.parametrize("rope", [True, False])
+def test_parameter_count_matches_config_formula(rope):
+    for cfg in (GPTConfig(vocab_size=97, block_size=32, n_layer=2, n_head=2, n_embd=16, rope=rope),
+                GPTConfig(vocab_size=2048, block_size=256, n_layer=4, n_head=6, n_embd=192, rope=rope)):
         model = GPT(cfg)
         assert sum(p.numel() for p in model.parameters()) == cfg.num_params()
+    # RoPE has no parameters: the learned table is exactly block_size x n_embd more
+    assert (GPTConfig(vocab_size=97, block_size=32, n_embd=16, rope=False).num_params()
+            - GPTConfig(vocab_size=97, block_size=32, n_embd=16, rope=True).num_params()) == 32 * 16
+
+
+def test_rope_scores_depend_only_on_the_offset():
+    # the point of RoPE: q_m . k_n after rotation is a function of n - m, not of m and n
+    torch.manual_seed(0)
+    D, T = 8, 40
+    cos, sin = rope_tables(D, T)
+    q, k = torch.randn(D), torch.randn(D)
+    rotated_q = apply_rope(q.expand(T, D), cos, sin)   # the same vector placed at every position
+    rotated_k = apply_rope(k.expand(T, D), cos, sin)
+    score = rotated_q @ rotated_k.T                     # (T, T): position m's query . position n's key
+    for offset in (0, 1, 5, 17):
+        along = torch.diagonal(score, offset=offset)
+        torch.testing.assert_close(along, along[0].expand_as(along), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(score[0, 0], score[0, 5])  # a different offset does change it
+    # position 0 is not rotated at all, and a rotation never changes a vector's length
+    torch.testing.assert_close(rotated_q[0], q)
+    torch.testing.assert_close(rotated_q.norm(dim=-1), q.norm().expand(T))
+
+
+def test_checkpoint_config_without_rope_key_loads_as_learned_positions():
+    from gpt_mini.checkpoint import model_from_checkpoint
+    old = GPT(GPTConfig(vocab_size=97, block_size=32, n_layer=1, n_head=2, n_embd=16, rope=False))
+    config = {k: v for k, v in old.config.to_dict().items() if k != "rope"}  # as written before RoPE
+    loaded = model_from_checkpoint({"model_config": config, "model": old.state_dict()})
+    assert loaded.config.rope is False and hasattr(loaded, "wpe")
 
 
 def test_head_is_tied_to_embedding():
@@ -43,8 +73,9 @@ def test_causality_future_tokens_never_change_past_logits():
         assert not torch.allclose(out[:, t], base[:, t])  # the changed position itself does move
 
 
-def test_cached_forward_equals_full_forward():
-    model = tiny()
+@pytest.mark.parametrize("rope", [True, False])
+def test_cached_forward_equals_full_forward(rope):
+    model = tiny(rope=rope)
     idx = torch.randint(0, 97, (2, 10))
     full = model(idx)
     cache = KVCache(model.config, 2, 10, "cpu", torch.float32)
@@ -52,8 +83,9 @@ def test_cached_forward_equals_full_forward():
     torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-5)
 
 
-def test_kv_cached_greedy_generation_equals_uncached():
-    model = tiny()
+@pytest.mark.parametrize("rope", [True, False])
+def test_kv_cached_greedy_generation_equals_uncached(rope):
+    model = tiny(rope=rope)
     idx = torch.randint(0, 97, (3, 5))
     with_cache = model.generate(idx, 20, temperature=0, use_cache=True)
     without = model.generate(idx, 20, temperature=0, use_cache=False)
