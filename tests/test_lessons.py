@@ -582,6 +582,81 @@ def test_parameter_counter_matches_model(visit, shape):
         assert value_of(page, "#params-total") == sum(p.numel() for p in GPT(cfg).parameters())
 
 
+def rope_example(D):
+    """The widget's fixed vectors: q[j] = ((3j + 1) mod 7 - 3) / 3, k[j] = ((5j + 2) mod 9 - 4) / 4."""
+    q = torch.tensor([((3 * j + 1) % 7 - 3) / 3 for j in range(D)])
+    k = torch.tensor([((5 * j + 2) % 9 - 4) / 4 for j in range(D)])
+    return q, k
+
+
+ROPE_CASES = [
+    # (head size D, base, query position m, key position n, shift s)
+    (8, 10000, 9, 4, 50),      # the defaults
+    (2, 10000, 3, 1, 100),
+    (32, 10000, 127, 0, 127),  # our model's head size; positions up to 254
+    (64, 10000, 0, 127, 1),
+    (16, 100, 40, 40, 80),     # offset 0: the score is q . k
+    (4, 1e6, 17, 90, 13),
+]
+
+
+@pytest.mark.parametrize("case", ROPE_CASES, ids=[f"rope{i}" for i in range(len(ROPE_CASES))])
+def test_rope_widget_matches_apply_rope(visit, case):
+    from gpt_mini.model import apply_rope, rope_tables
+    D, base, m, n, s = case
+    page = visit("01_model_and_tokenizer.html").page
+    page.select_option("#rope-D", str(D))
+    fill(page, "#rope-base", base)
+    assert (set_range(page, "#rope-m", m), set_range(page, "#rope-n", n), set_range(page, "#rope-s", s)) == (m, n, s)
+    cos, sin = rope_tables(D, 256, base=base)            # float32, as in the model
+    q, k = rope_example(D)
+    rot = {"qm": apply_rope(q, cos[m], sin[m]), "kn": apply_rope(k, cos[n], sin[n]),
+           "qs": apply_rope(q, cos[m + s], sin[m + s]), "ks": apply_rope(k, cos[n + s], sin[n + s])}
+    # float32 tables against the page's doubles: angles up to 254 radians lose about 1e-5
+    tol = 1e-4
+    for name, vec in rot.items():
+        for j, x in enumerate(vec.tolist()):
+            assert value_of(page, f"#rope-{name}-{j}") == pytest.approx(x, abs=tol), (name, j)
+            assert shown(page, f"#rope-{name}-{j}") == pytest.approx(x, abs=5e-4 + tol), (name, j)
+    inv_freq = base ** (-torch.arange(0, D, 2, dtype=torch.float64) / D)
+    for i, theta in enumerate(inv_freq.tolist()):
+        assert value_of(page, f"#rope-theta-{i}") == pytest.approx(theta, rel=1e-12)
+        h = D // 2
+        want = (rot["qm"][[i, i + h]] @ rot["kn"][[i, i + h]]).item()
+        assert value_of(page, f"#rope-term-{i}") == pytest.approx(want, abs=tol), i
+    score, shifted = (rot["qm"] @ rot["kn"]).item(), (rot["qs"] @ rot["ks"]).item()
+    assert value_of(page, "#rope-score") == pytest.approx(score, abs=tol)
+    assert value_of(page, "#rope-score-shift") == pytest.approx(shifted, abs=tol)
+    assert shown(page, "#rope-score") == pytest.approx(score, abs=5.1e-5 + tol)
+    assert value_of(page, "#rope-raw") == pytest.approx((q @ k).item(), abs=1e-6)
+    assert value_of(page, "#rope-offset") == n - m
+    # the page itself computes in doubles: the two scores agree to rounding
+    assert abs(value_of(page, "#rope-diff")) < 1e-12
+    assert value_of(page, "#rope-score") == pytest.approx(value_of(page, "#rope-score-shift"), abs=1e-12)
+    assert value_of(page, "#rope-angle") == pytest.approx(value_of(page, "#rope-angle-shift"), abs=1e-9)
+    if m == n:
+        assert value_of(page, "#rope-score") == pytest.approx(value_of(page, "#rope-raw"), abs=1e-12)
+    if m + s >= 128 or n + s >= 128:
+        assert "block_size" in page.inner_text("#rope-note")
+
+
+def test_rope_widget_picks_a_pair_and_refuses_a_bad_base(visit):
+    page = visit("01_model_and_tokenizer.html").page
+    page.select_option("#rope-D", "32")
+    assert page.locator("#rope-table tbody tr").count() == 16
+    assert page.locator("#rope-pair option").count() == 16
+    page.click("#rope-table tbody tr:nth-child(16)")
+    assert page.input_value("#rope-pair") == "15"
+    assert "pair 15" in page.text_content("#rope-plot")
+    assert page.locator("#rope-plot line").count() >= 6
+    fill(page, "#rope-base", 1)
+    assert "larger than 1" in page.inner_text("#rope-error")
+    assert page.inner_text("#rope-score") == "—"
+    fill(page, "#rope-base", 10000)
+    assert page.inner_text("#rope-error") == ""
+    assert page.get_attribute("#rope-score", "data-value")
+
+
 # ---------------------------------------------------------------------------------------
 # Lesson 2 widgets against GPT.generate and cross-entropy
 
