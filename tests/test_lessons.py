@@ -569,17 +569,31 @@ def test_causal_mask_grid_matches_tril(visit, T):
     assert "mixes the values of positions 0.." in page.inner_text("#mask-note")
 
 
-@pytest.mark.parametrize("shape", [(1194, 256, 4, 192), (50257, 1024, 12, 768), (10, 8, 1, 4)])
-def test_parameter_counter_matches_model(visit, shape):
+@pytest.mark.parametrize("position", ["rope", "learned"])
+@pytest.mark.parametrize("shape", [(1194, 128, 4, 192), (50257, 1024, 12, 768), (10, 8, 1, 4)])
+def test_parameter_counter_matches_model(visit, shape, position):
     from gpt_mini.model import GPT, GPTConfig
     V, T, L, C = shape
-    cfg = GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=1 if C % 4 else 4, n_embd=C)
+    rope = position == "rope"
+    # the count does not depend on the number of heads; pick one that keeps the head size even for RoPE
+    cfg = GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=4 if C % 8 == 0 else 1, n_embd=C, rope=rope)
     page = visit("01_model_and_tokenizer.html").page
+    page.select_option("#params-position", position)
     for key, val in zip("VTLC", shape):
         page.fill(f"#params-{key}", str(val))
     assert value_of(page, "#params-total") == cfg.num_params()
+    assert value_of(page, "#params-pos") == (0 if rope else T * C)
     if V * C < 5_000_000:   # build the real model for the small shapes
         assert value_of(page, "#params-total") == sum(p.numel() for p in GPT(cfg).parameters())
+
+
+def test_parameter_counter_defaults_are_the_pretraining_shape(visit):
+    from gpt_mini.model import GPTConfig
+    from gpt_mini.tokenizer import load_tokenizer
+    page = visit("01_model_and_tokenizer.html").page
+    assert page.input_value("#params-position") == "rope"
+    cfg = GPTConfig(vocab_size=load_tokenizer().n_vocab, block_size=128, n_layer=4, n_head=6, n_embd=192)
+    assert value_of(page, "#params-total") == cfg.num_params() == 2_002_176
 
 
 def rope_example(D):

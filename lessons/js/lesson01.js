@@ -242,21 +242,30 @@
     render();
   }
 
-  // GPTConfig.num_params: V*C + T*C + L*(12*C*C + 4*C) + 2*C  (head tied to the token embedding)
+  // GPTConfig.num_params: V*C + (0 with RoPE, T*C with a learned table) + L*(12*C*C + 4*C) + 2*C
+  // (head tied to the token embedding)
   function setupParams() {
     var root = document.getElementById("params");
     if (!root) { return; }
-    var ids = ["params-V", "params-T", "params-L", "params-C"];
+    var ids = ["params-V", "params-T", "params-L", "params-C", "params-position"];
     function render() {
       var V = Number(document.getElementById("params-V").value), T = Number(document.getElementById("params-T").value);
       var L = Number(document.getElementById("params-L").value), C = Number(document.getElementById("params-C").value);
-      var emb = V * C + T * C, blocks = L * (12 * C * C + 4 * C), total = emb + blocks + 2 * C;
+      var rope = document.getElementById("params-position").value === "rope";
+      var pos = rope ? 0 : T * C;
+      var emb = V * C + pos, blocks = L * (12 * C * C + 4 * C), total = emb + blocks + 2 * C;
+      document.getElementById("params-emb-label").textContent = rope ? "embeddings VC" : "embeddings VC + TC";
+      document.getElementById("params-pos-label").textContent = rope ? "positions (RoPE: none)" : "position table TC";
+      GM.setOut("params-pos", pos, 0);
       GM.setOut("params-emb", emb, 0);
       GM.setOut("params-blocks", blocks, 0);
       GM.setOut("params-total", total, 0);
       document.getElementById("params-share").textContent = (100 * emb / total).toFixed(1) + "%";
     }
-    ids.forEach(function (id) { document.getElementById(id).addEventListener("input", render); });
+    ids.forEach(function (id) {
+      document.getElementById(id).addEventListener("input", render);
+      document.getElementById(id).addEventListener("change", render);
+    });
     render();
   }
 
