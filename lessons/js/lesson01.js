@@ -136,9 +136,8 @@
       while (svg.firstChild) { svg.removeChild(svg.firstChild); }
       var W = 300, c = W / 2;
       svg.setAttribute("viewBox", "0 0 " + W + " " + W);
-      var vecs = [[v.q, "#bbb", "", "q"], [v.k, "#d7c9a8", "", "k"],
-                  [v.qm, "#2f6f8f", "", "q at m"], [v.kn, "#c0661c", "", "k at n"],
-                  [v.qs, "#2f6f8f", "6 4", "q at m+s"], [v.ks, "#c0661c", "6 4", "k at n+s"]];
+      var vecs = [[v.q, "#bbb", ""], [v.k, "#d7c9a8", ""], [v.qm, "#2f6f8f", ""], [v.kn, "#c0661c", ""],
+                  [v.qs, "#2f6f8f", "6 4"], [v.ks, "#c0661c", "6 4"]];
       var r = 0;
       vecs.forEach(function (e) { r = Math.max(r, Math.hypot(e[0][i], e[0][i + h])); });
       var scale = r > 0 ? (c - 40) / r : 1;
@@ -152,12 +151,19 @@
         GM.svgEl("line", { x1: c, y1: c, x2: x, y2: y, stroke: e[1], "stroke-width": n < 2 ? 1.5 : 2.5,
           "stroke-dasharray": e[2] || "none" }, svg);
         GM.svgEl("circle", { cx: x, cy: y, r: 3.5, fill: e[1] }, svg);
-        var lx = c + (e[0][i] * scale) * 1.12, ly = c - (e[0][i + h] * scale) * 1.12;
-        var t = GM.svgEl("text", { x: lx, y: ly + 4, "font-size": 11, "text-anchor": lx < c ? "end" : "start", fill: e[1] }, svg);
-        t.textContent = e[3];
       });
       var cap = GM.svgEl("text", { x: 8, y: 16, "font-size": 11, fill: "#555" }, svg);
       cap.textContent = "pair " + i + ": (x[" + i + "], x[" + (i + h) + "])";
+      // legend instead of labels on the arrows, which overlap when a slow pair hardly turns
+      [["q", "#2f6f8f"], ["k", "#c0661c"]].forEach(function (e, n) {
+        var y = W - 34 + 14 * n;
+        GM.svgEl("line", { x1: 8, x2: 26, y1: y, y2: y, stroke: e[1], "stroke-width": 2.5 }, svg);
+        GM.svgEl("line", { x1: 30, x2: 48, y1: y, y2: y, stroke: e[1], "stroke-width": 2.5, "stroke-dasharray": "6 4" }, svg);
+        var t = GM.svgEl("text", { x: 54, y: y + 4, "font-size": 11, fill: e[1] }, svg);
+        t.textContent = e[0] + (n ? " at n, n+s" : " at m, m+s");
+      });
+      var g = GM.svgEl("text", { x: W - 8, y: W - 10, "font-size": 11, fill: "#999", "text-anchor": "end" }, svg);
+      g.textContent = "grey: before rotation";
     }
     function render() {
       var D = Math.max(2, 2 * Math.round(num("rope-D") / 2)), base = num("rope-base");
