@@ -1,9 +1,12 @@
 """
 A small decoder-only transformer, the one model carried through every stage.
 
-GPT-2 shaped: token + learned position embeddings, pre-norm blocks (LayerNorm ->
-causal self-attention -> residual, LayerNorm -> GELU MLP -> residual), a final
-LayerNorm and an LM head tied to the token embedding (Press & Wolf 2017).
+GPT-2 shaped: token embeddings, pre-norm blocks (LayerNorm -> causal self-attention
+-> residual, LayerNorm -> GELU MLP -> residual), a final LayerNorm and an LM head tied
+to the token embedding (Press & Wolf 2017). Positions enter through rotary embeddings
+(RoPE, Su et al. 2021): each query and key is rotated by an angle proportional to its
+position, so attention scores depend on the offset between two tokens, not on where
+they sit. GPTConfig(rope=False) gives GPT-2's learned position table instead.
 Attention goes through F.scaled_dot_product_attention, which picks a fused kernel
 where the device has one. Generation keeps a KV cache so each new token costs one
 position of compute instead of re-running the whole prefix.
@@ -23,7 +26,7 @@ import torch.nn.functional as F
 @dataclass
 class GPTConfig:
     vocab_size: int = 2048   # set from the tokenizer
-    block_size: int = 256    # longest sequence the position table covers
+    block_size: int = 256    # longest sequence the model accepts (RoPE tables / position table)
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
