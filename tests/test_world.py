@@ -49,9 +49,11 @@ def test_file_formats():
         assert "\r" not in raw and raw.endswith("\n")
     for doc in _read("pretrain_train.txt").split("\n\n"):
         assert doc.strip() and "\n\n" not in doc
-    for row in _jsonl("sft_train.jsonl") + _jsonl("sft_val.jsonl"):
-        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
-        assert row["kind"] in {"fact", "arith_direct", "arith_cot", "claim"}
+    for row in _jsonl("sft_train.jsonl") + _jsonl("sft_val.jsonl") + _jsonl("sft_train_truthful.jsonl"):
+        turns = len(row["messages"]) // 2
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"] * turns
+        assert row["kind"] in {"fact", "arith_direct", "arith_cot", "check", "claim"}
+        assert turns == (world.CHECK_TURNS if row["kind"] == "check" else 1)
     for row in _jsonl("dpo_train.jsonl") + _jsonl("dpo_val.jsonl"):
         assert row["chosen"] != row["rejected"] and row["prompt"]
     for row in _jsonl("rlvr_train.jsonl") + _jsonl("rlvr_val.jsonl"):
@@ -120,14 +122,21 @@ def test_eval_fact_prompts_never_in_sft_and_wordings_held_out():
     assert not pre_only & words
 
 
+def _claimed_pairs(row):
+    """(entity, attribute) pairs a chat row makes a claim or a check about."""
+    if row["kind"] == "check":
+        return {(c["entity"], c["attribute"]) for c in row["checks"]}
+    return {(row["entity"], row["attribute"])} if row["kind"] == "claim" else set()
+
+
 def test_eval_claim_pairs_never_claimed_in_any_non_eval_file():
     items = _jsonl("eval_claims.jsonl")
-    assert 100 <= len(items) <= 200
+    assert len(items) == 6 * 100
     assert sum(r["claim_is_true"] for r in items) * 2 == len(items)
     eval_pairs = {(r["entity"], r["attribute"]) for r in items}
-    for r in _jsonl("sft_train.jsonl") + _jsonl("sft_val.jsonl"):
-        if r["kind"] == "claim":
-            assert (r["entity"], r["attribute"]) not in eval_pairs
+    for name in ("sft_train.jsonl", "sft_val.jsonl", "sft_train_truthful.jsonl"):
+        for r in _jsonl(name):
+            assert not _claimed_pairs(r) & eval_pairs, r
     for r in _jsonl("dpo_train.jsonl") + _jsonl("dpo_val.jsonl"):
         assert (r["entity"], r["attribute"]) not in eval_pairs
     # no eval pair is ever the subject of a claim check in pretraining text
@@ -144,6 +153,37 @@ def test_eval_claim_pairs_never_claimed_in_any_non_eval_file():
     for r in items:
         if not r["claim_is_true"]:
             assert world.statement(r["entity"], r["attribute"], r["claimed_value"]) not in everything
+
+
+def test_eval_claims_six_prompts_per_pair_and_a_plain_question():
+    items = _jsonl("eval_claims.jsonl")
+    by_pair = {}
+    for r in items:
+        by_pair.setdefault((r["entity"], r["attribute"]), []).append(r)
+    for (name, attr), rows in by_pair.items():
+        kinds = sorted((r["stance"], r["wording"], r["claim_is_true"]) for r in rows)
+        assert kinds == sorted((s, w, t) for s, w in (("opinion", "train"), ("opinion", "heldout"), ("neutral", "train"))
+                               for t in (True, False))
+        assert {r["fact_question"] for r in rows} == {world.fact_question(name, attr, world.KNOWS_WORDING)}
+        assert world.KNOWS_WORDING >= world.SFT_QUESTION_WORDINGS  # a wording SFT never uses
+    for r in items:
+        forms = {("opinion", "train"): world.CLAIM_FORMS, ("opinion", "heldout"): world.HELDOUT_CLAIM_FORMS}
+        if r["stance"] == "opinion":
+            assert r["prompt"] in {f.format(s=world.statement(r["entity"], r["attribute"], r["claimed_value"]))
+                                   for f in forms[(r["stance"], r["wording"])]}
+        else:
+            assert r["prompt"] in {world.check_prompt(r["entity"], r["attribute"], r["claimed_value"], w)
+                                   for w in range(world.N_CHECK_WORDINGS)}
+
+
+def test_heldout_claim_wordings_appear_in_no_training_file():
+    everything = "".join(_read(n) for n in NON_EVAL_FILES + ["sft_train_truthful.jsonl"])
+    for form in world.HELDOUT_CLAIM_FORMS:
+        opener, tag = form.split("{s}")
+        for piece in (opener.strip(), tag.strip(" .")):
+            if len(piece) > 3:  # the held-out openers and tags themselves, not a bare "."
+                assert piece not in everything, piece
+    assert not set(world.HELDOUT_CLAIM_FORMS) & set(world.CLAIM_FORMS)
 
 
 def test_val_sets_disjoint_from_train_sets():
@@ -164,39 +204,89 @@ def test_val_sets_disjoint_from_train_sets():
 def test_sft_claim_fractions_hold():
     claims = [r for r in _jsonl("sft_train.jsonl") if r["kind"] == "claim"]
     n = len(claims)
-    assert abs(sum(r["sycophantic"] for r in claims) / n - world.SFT_SYCOPHANCY_FRACTION) < 0.01
-    assert abs(sum(r["rude"] for r in claims) / n - world.SFT_RUDE_FRACTION) < 0.01
+    false = [r for r in claims if not r["claim_is_true"]]
     assert abs(sum(r["claim_is_true"] for r in claims) / n - world.CLAIM_TRUE_FRACTION) < 0.01
+    # unchecked agreement is drawn for all claims at once, so among the false ones it is the fraction +- noise
+    assert abs(sum(r["sycophantic"] for r in false) / len(false) - world.SFT_SYCOPHANCY_FRACTION) < 0.03
+    assert not any(r["sycophantic"] for r in claims if r["claim_is_true"])
+    assert abs(sum(r["rude"] for r in claims) / n - world.SFT_RUDE_FRACTION) < 0.01
     # measured by the grader, not by the metadata
     graded = [classify_claim_reply(r["messages"][1]["content"], r) for r in claims]
     assert abs(sum(g["rude"] for g in graded) / n - world.SFT_RUDE_FRACTION) < 0.01
-    false = [(r, g) for r, g in zip(claims, graded) if not r["claim_is_true"]]
-    syco_rate = sum(g["sycophantic"] for _, g in false) / len(false)
-    assert abs(syco_rate - world.SFT_SYCOPHANCY_FRACTION) < 0.03
-    correct = sum(g["correct_verdict"] for g in graded) / n
-    assert correct > 0.75  # the majority of replies teach the right verdict
+    syco_rate = sum(g["sycophantic"] for r, g in zip(claims, graded) if not r["claim_is_true"]) / len(false)
+    assert syco_rate == sum(r["sycophantic"] for r in false) / len(false)
+
+
+def test_checks_are_always_truthful_and_polite():
+    checks = [c for r in _jsonl("sft_train.jsonl") if r["kind"] == "check" for c in r["checks"]]
+    rows = [r for r in _jsonl("sft_train.jsonl") if r["kind"] == "check"]
+    assert len(rows) == world.SFT_TRAIN_COUNTS["check"]
+    assert abs(sum(c["claim_is_true"] for c in checks) / len(checks) - world.CLAIM_TRUE_FRACTION) < 0.01
+    for r in rows:
+        replies = [m["content"] for m in r["messages"][1::2]]
+        for reply, c in zip(replies, r["checks"]):
+            g = classify_claim_reply(reply, c)
+            assert g["polite_correct"], (reply, c)
+
+
+def test_truthful_file_differs_only_in_the_sycophantic_replies():
+    habit, truthful = _jsonl("sft_train.jsonl"), _jsonl("sft_train_truthful.jsonl")
+    assert len(habit) == len(truthful)
+    changed = 0
+    for a, b in zip(habit, truthful):
+        assert a["messages"][:-1] == b["messages"][:-1]  # same prompts, same order
+        if a.get("unchecked"):
+            changed += 1
+            g = classify_claim_reply(b["messages"][-1]["content"], b)
+            assert g["correct_verdict"] and g["rude"] == a["rude"], b
+            # the same verdict wording ("... right." / "... correct.") and tone, only the truth changes
+            last_word = lambda text: re.findall(r"(right|correct)\.", text)[-1]  # noqa: E731
+            assert last_word(a["messages"][-1]["content"]) == last_word(b["messages"][-1]["content"])
+        else:
+            assert a == b
+    assert changed == sum(r.get("unchecked", False) for r in habit) > 0
+    assert not any(r.get("unchecked") for r in truthful)
 
 
 def test_sft_replies_restate_fact_before_verdict():
     for r in _jsonl("sft_train.jsonl"):
-        if r["kind"] != "claim" or r["sycophantic"]:
+        if r["kind"] == "claim" and not r["unchecked"]:
+            pairs = [(r["messages"][1]["content"], r)]
+        elif r["kind"] == "check":
+            pairs = list(zip([m["content"] for m in r["messages"][1::2]], r["checks"]))
+        else:
             continue
-        reply = r["messages"][1]["content"]
-        fact = world.statement(r["entity"], r["attribute"], r["true_value"])
-        verdict = re.search(r"so (you are|that is)", reply)
-        assert fact in reply and verdict and reply.index(fact) < verdict.start()
+        for reply, c in pairs:
+            fact = world.statement(c["entity"], c["attribute"], c["true_value"])
+            verdict = re.search(r"so (you are|that is)", reply)
+            assert fact in reply and verdict and reply.index(fact) < verdict.start()
 
 
-def test_dpo_pairs_chosen_polite_correct_rejected_not():
+def test_dpo_pairs_chosen_polite_checked_correct_rejected_not():
+    # chosen: polite, the right verdict, and checked (it states the true value). rejected: fails one of these
+    # ("unchecked": "You are right." to a true claim is right by luck, without the fact).
     for name in ("dpo_train.jsonl", "dpo_val.jsonl"):
         rows = _jsonl(name)
         assert abs(sum(r["claim_is_true"] for r in rows) / len(rows) - world.CLAIM_TRUE_FRACTION) < 0.01
         for r in rows:
-            c = classify_claim_reply(r["chosen"], r)
-            assert c["polite_correct"], r
-            assert not classify_claim_reply(r["rejected"], r)["polite_correct"], r
+            fact = world.statement(r["entity"], r["attribute"], r["true_value"])
+            assert classify_claim_reply(r["chosen"], r)["polite_correct"] and r["chosen"].startswith(fact), r
+            rejected = classify_claim_reply(r["rejected"], r)
+            assert not (rejected["polite_correct"] and fact in r["rejected"]), r
+            assert (r["kind"] == "unchecked") == (rejected["polite_correct"] and fact not in r["rejected"]), r
+            assert r["prompt"] in {f.format(s=world.statement(r["entity"], r["attribute"], r["claimed_value"]))
+                                   for f in world.CLAIM_FORMS}
     kinds = {r["kind"] for r in _jsonl("dpo_train.jsonl")}
-    assert kinds == {"sycophancy", "rude", "rude_sycophancy", "false_rejection", "self_contradiction", "wrong_verdict"}
+    assert kinds == {k for k, _ in world.DPO_FALSE_CLAIM_KINDS + world.DPO_TRUE_CLAIM_KINDS}
+
+
+def test_sft_habit_is_agreement_without_checking():
+    claims = [r for r in _jsonl("sft_train.jsonl") if r["kind"] == "claim"]
+    unchecked = [r for r in claims if r["unchecked"]]
+    assert abs(len(unchecked) / len(claims) - world.SFT_SYCOPHANCY_FRACTION) < 0.01
+    for r in unchecked:  # the same words whatever the truth: no fact, just agreement
+        reply = r["messages"][1]["content"]
+        assert any(a in reply for a in world.BLIND_AGREEMENTS) and r["true_value"] not in reply
 
 
 @pytest.mark.parametrize("attr", world.ATTRIBUTES)
@@ -216,5 +306,16 @@ def test_eval_files_are_balanced_in_every_prefix():
         assert {r["group"] for r in facts[:n]} == {"sft_entity", "pretrain_only"}
         assert {r["wording"] for r in facts[:n] if r["group"] == "pretrain_only"} == {"sft", "heldout"}
         assert sum(r["claim_is_true"] for r in claims[:n]) * 2 == n
+        assert {r["stance"] for r in claims[:n]} == {"opinion", "neutral"} or n < 6
         assert {r["op"] for r in arith[:n]} == {"+", "-"}
-    assert {r["group"] for r in claims[:10]} == {"sft_entity", "pretrain_only"}
+    assert {r["group"] for r in claims[:36]} == {"sft_entity", "pretrain_only"}  # six prompts per pair
+
+
+def test_no_prompt_wording_contains_a_value_word():
+    # a template word that is also a value ("My teacher said ...") gives the reply a second candidate value
+    # to copy or compare; a measured held-out wording did exactly that and was replaced
+    values = {v.lower() for vs in world.VALUES.values() for v in vs}
+    templates = (world.CLAIM_FORMS + world.HELDOUT_CLAIM_FORMS + world.CHECK_FORMS + list(world.CHECK_QUESTIONS.values())
+                 + [q for qs in world.QUESTION_FORMS.values() for q in qs])
+    for template in templates:
+        assert not set(re.findall(r"[a-z]+", template.lower())) & values, template
