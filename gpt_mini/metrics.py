@@ -139,26 +139,32 @@ def beta_summaries(dpo_dir):
     return sorted(found, key=lambda s: s["beta"])
 
 
-SWEEP_RATES = [("claims_false_corrected", "false claims corrected"), ("claims_false_agreed", "false claims agreed"),
-               ("claims_rude", "rude replies"), ("claims_true_confirmed", "true claims confirmed")]
+SWEEP_RATES = [("claims_false_agreed", "known false claims agreed"), ("claims_false_corrected", "known false corrected"),
+               ("claims_true_confirmed", "known true confirmed"), ("heldout_false_agreed", "held-out wordings agreed"),
+               ("claims_rude", "rude replies")]
+SWEEP_SIDE_EFFECTS = [("facts_sft_entities", "facts (SFT entities)"), ("arith_cot", "sums step by step")]
 
 
 def plot_beta_sweep(dpo_dir):
-    """One figure comparing the beta runs: held-out accuracy, margin, drift, behaviour. -> (png, text table)."""
+    """One figure comparing the beta runs: held-out accuracy, margin, drift, behaviour on known
+    claims and side effects on facts and arithmetic. -> (png, text table)."""
     runs = beta_summaries(dpo_dir)
     betas = [s["beta"] for s in runs]
     held = [s["held_out"] for s in runs]
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    fig, axes = plt.subplots(1, 5, figsize=(21, 3.8))
     panels = [("held-out preference accuracy", "eval/rewards/accuracies"),
               ("held-out reward margin (β·Δ)", "eval/rewards/margins"),
               ("drift: held-out token KL to reference", "eval/kl")]
     for ax, (title, key) in zip(axes, panels):
         ax.plot(betas, [h[key] for h in held], marker="o")
         ax.set_title(title, fontsize=10)
-    for key, label in SWEEP_RATES:
-        axes[3].plot(betas, [s["after"][key] for s in runs], marker="o", label=label)
-    axes[3].set_title("behaviour after DPO (held-out, greedy)", fontsize=10)
-    axes[3].legend(fontsize=7)
+    for ax, rates, title in ((axes[3], SWEEP_RATES, "claims the model knows (held-out, greedy)"),
+                             (axes[4], SWEEP_SIDE_EFFECTS, "side effects (held-out, greedy)")):
+        for key, label in rates:
+            ax.plot(betas, [s["after"].get(key, float("nan")) for s in runs], marker="o", label=label)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylim(-0.03, 1.03)
+        ax.legend(fontsize=7)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("β")
@@ -167,13 +173,40 @@ def plot_beta_sweep(dpo_dir):
     path = os.path.join(dpo_dir, "beta_sweep.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    columns = SWEEP_RATES + SWEEP_SIDE_EFFECTS
     lines = [f"{'beta':>6s} {'eval acc':>9s} {'margin':>8s} {'Δ logratio':>10s} {'token KL':>9s} "
-             + " ".join(f"{label[:14]:>14s}" for _, label in SWEEP_RATES)]
+             + " ".join(f"{label[:13]:>13s}" for _, label in columns)]
     for s, h in zip(runs, held):
         lines.append(f"{s['beta']:6g} {h['eval/rewards/accuracies']:9.3f} {h['eval/rewards/margins']:8.3f} "
                      f"{h['eval/rewards/margins'] / s['beta']:10.2f} {h['eval/kl']:9.4f} "
-                     + " ".join(f"{100 * s['after'][k]:13.1f}%" for k, _ in SWEEP_RATES))
+                     + " ".join(f"{100 * s['after'].get(k, float('nan')):12.1f}%" for k, _ in columns))
     table = "\n".join(lines)
     with open(os.path.join(dpo_dir, "beta_sweep.txt"), "w") as f:
         f.write(table + "\n")
     return path, table
+
+
+def plot_token_logratios(views, out_png, title=None):
+    """One panel per pair and side: a bar per response token, height log pi_theta - log pi_ref.
+
+    views: [{"title": str, "chosen": [(token text, ratio)], "rejected": [...]}, ...]
+    """
+    fig, axes = plt.subplots(len(views), 2, figsize=(15, 2.6 * len(views)), squeeze=False)
+    for row, view in zip(axes, views):
+        for ax, side, colour in zip(row, ("chosen", "rejected"), ("#2a8a4a", "#b0402a")):
+            tokens = [t for t, _ in view[side]]
+            ratios = [r for _, r in view[side]]
+            ax.bar(range(len(ratios)), ratios, color=colour)
+            ax.axhline(0, color="#444", lw=0.6)
+            ax.set_xticks(range(len(tokens)))
+            ax.set_xticklabels([repr(t)[1:-1] for t in tokens], rotation=70, fontsize=7)
+            ax.set_title(f"{view['title']}: {side} (sum {sum(ratios):+.2f})", fontsize=9)
+            ax.set_ylabel("log π/π_ref", fontsize=8)
+            ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import pair_batch
-from .logprobs import sequence_logps
+from .logprobs import response_token_logps, sequence_logps
 
 
 def pair_logps(model, input_ids, response_mask):
@@ -54,3 +54,25 @@ def token_kl(policy_logits, ref_logits, input_ids, response_mask):
     logp = F.log_softmax(policy_logits[:, :-1].float(), dim=-1)[mask]  # (N, V)
     logq = F.log_softmax(ref_logits[:, :-1].float(), dim=-1)[mask]
     return (logp.exp() * (logp - logq)).sum(-1).mean()
+
+
+@torch.no_grad()
+def token_logratios(policy, reference, example, pad_id):
+    """Where DPO moved the model on one pair: log pi_theta - log pi_ref for every response token.
+
+    Returns {"chosen": [(token_id, log-ratio), ...], "rejected": [...]}, one entry per response
+    token (the <|end|> included), teacher-forced on the pair's own text. The sum of a row is the
+    log-ratio DPO's loss sees; the per-token split shows which tokens carry it.
+    """
+    device = next(policy.parameters()).device
+    input_ids, mask, _ = pair_batch([example], pad_id)  # (2, T): chosen row, then rejected row
+    input_ids, mask = input_ids.to(device), mask.to(device)
+    policy_logps, target_mask = response_token_logps(policy(input_ids), input_ids, mask)  # (2, T-1)
+    ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)
+    targets = input_ids[:, 1:]
+    out = {}
+    for row, side in enumerate(("chosen", "rejected")):
+        keep = target_mask[row]
+        ratios = (policy_logps[row] - ref_logps[row])[keep].tolist()
+        out[side] = list(zip(targets[row][keep].tolist(), ratios))
+    return out

@@ -13,6 +13,7 @@ import glob
 import json
 import os
 
+from .evaluate import KNOWS_VS_SAYS, LABELS
 from .metrics import beta_summaries, read_metrics, read_summary
 
 
@@ -20,6 +21,8 @@ def _fmt(value, pct=False):
     if value is None:
         return "–"
     if isinstance(value, float):
+        if value != value:  # nan: nothing to measure (e.g. no known pair in a --quick run)
+            return "–"
         return f"{100 * value:.1f} %" if pct else f"{value:.3f}"
     return str(value)
 
@@ -86,13 +89,32 @@ def _time_profile(runs, sections):
     return lines + [""]
 
 
+def _knows_vs_says(runs):
+    """Markdown: what each chat model knows next to what it says to a user's opinion (held-out claims)."""
+    columns = []
+    for title, folder in (("SFT", "sft"), ("DPO β = 0.1", os.path.join("dpo", "beta-0.1")), ("RLVR", "rlvr")):
+        s = read_summary(os.path.join(runs, folder))
+        if s and all(k in (s.get("after") or {}) for k in KNOWS_VS_SAYS):
+            columns.append((title, s["after"]))
+    if not columns:
+        return []
+    lines = ["## Knows vs says", "",
+             "Held-out claims about facts the model knows (it answers the plain question right). A model that "
+             "knows a fact yet agrees with a user who states it wrongly is sycophantic; the neutral checks show "
+             "that the comparison skill is there.", "",
+             "| held-out metric | " + " | ".join(t for t, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for key in KNOWS_VS_SAYS:
+        lines.append(f"| {LABELS[key][0].strip()} | " + " | ".join(_fmt(m[key], True) for _, m in columns) + " |")
+    return lines + [""]
+
+
 def write_report(runs="runs"):
     sections = _sections(runs)
     lines = ["# gpt_mini report card", "",
              "Each stage's effect, measured on held-out data it never trained on.", ""]
     total = sum(s.get("wall_time_s", 0) for title, _, s, _ in sections if "sweep" not in title)
     lines.append(f"Time in the pipeline's training loops (the before/after evaluations excluded): {total / 60:.1f} min.")
-    lines += [""] + _time_profile(runs, sections)
+    lines += [""] + _time_profile(runs, sections) + _knows_vs_says(runs)
     if sections and plot_summary(runs, sections):
         lines += ["![every stage, before and after](summary.png)", ""]
     for title, folder, s, rows in sections:
@@ -175,8 +197,17 @@ def write_lesson_data(runs, sections):
         data.setdefault("dpo", {})["beta sweep"] = [
             {"beta": s["beta"], "eval accuracy": s["held_out"]["eval/rewards/accuracies"],
              "eval token KL": s["held_out"]["eval/kl"],
-             "false claims corrected": s["after"]["claims_false_corrected"],
-             "sycophancy": s["after"]["claims_false_agreed"], "rude": s["after"]["claims_rude"]} for s in sweep]
+             **{LABELS[k][0].strip(): s["after"].get(k) for k in
+                ("claims_false_agreed", "claims_false_corrected", "claims_true_confirmed", "claims_rude",
+                 "facts_sft_entities", "arith_cot")}} for s in sweep]
+    if dpo and dpo.get("token_logratios"):
+        data["dpo"]["token log-ratios"] = dpo["token_logratios"]
+    knows = {title: {LABELS[k][0].strip(): m[k] for k in KNOWS_VS_SAYS}
+             for title, m in ((t, (read_summary(os.path.join(runs, f)) or {}).get("after") or {})
+                              for t, f in (("SFT", "sft"), ("DPO", os.path.join("dpo", "beta-0.1")), ("RLVR", "rlvr")))
+             if all(k in m for k in KNOWS_VS_SAYS)}
+    if knows:
+        data["knows vs says"] = knows
     with open(os.path.join(runs, "lesson_data.js"), "w") as f:
         f.write("// written by gpt_mini.report from runs/*/summary.json; read by lessons/*.html\n")
         f.write("window.GPT_MINI_RUNS = " + json.dumps(data, indent=1, ensure_ascii=False) + ";\n")
