@@ -4,16 +4,23 @@ Stage 2: supervised fine-tuning (SFT) on chat conversations, with chain of thoug
 What it does: loads the pretrained model (runs/pretrain), trains it on
 conversations in the messages format (data/sft_train.jsonl, or --data FILE.jsonl)
 with the loss on assistant tokens only: the chat template's response mask, shifted
-by one like the targets, so the prompt and the padding never count. Before and
+by one like the targets, so the prompt and the padding never count. Default loss
+and schedule: that masked cross-entropy, AdamW (weight decay 0.1), 900 steps of 32
+conversations, lr 1e-3 after 30 warm-up steps, cosine decay to a tenth. Before and
 after, it grades greedy replies to held-out prompts (format, facts, arithmetic
-answered directly vs step by step, claims and tone) and prints the table. Writes
-runs/sft/: model.pt, metrics.jsonl, curves.png, summary.json.
+answered directly vs step by step) and prints "knows vs says" on held-out claims:
+the fact asked plainly, neutral checks, and opinions (the sycophancy habit the
+data carries on purpose, see data/README.md). Writes runs/sft/: model.pt,
+metrics.jsonl, curves.png, summary.json.
+
+The control of lesson 5, the same run on data without the habit:
+    python 02_sft.py --data data/sft_train_truthful.jsonl --out runs/sft_truthful
 
 What it simplifies: examples drawn at random each step (no epochs); one prompt
 format; no packing of several conversations into one sequence.
 
 Run it:
-    python 02_sft.py              # default, about 1.5 minutes on a 2-core CPU
+    python 02_sft.py              # default, about 4 minutes on a 2-core CPU
     python 02_sft.py --quick      # seconds
     python 02_sft.py --data my_chats.jsonl --init runs/pretrain
 """
@@ -31,7 +38,7 @@ from gpt_mini.tokenizer import load_tokenizer
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 train.add_common_args(parser, "sft")
 parser.add_argument("--init", default="runs/pretrain", help="checkpoint (folder or file) to start from")
-parser.add_argument("--steps", type=int, default=400, help="optimizer steps")
+parser.add_argument("--steps", type=int, default=900, help="optimizer steps")
 parser.add_argument("--batch-size", type=int, default=32, help="conversations per step")
 parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
 parser.add_argument("--warmup", type=int, default=30, help="linear warm-up steps")
@@ -118,6 +125,7 @@ print("grading the SFT model on the same held-out prompts ...")
 after, shown = evaluate.evaluate_chat(model, enc, args.eval_limit, val_set.examples)
 log.log({"step": args.steps, "split": "final", **after})
 print("\n" + evaluate.before_after_table(before, after, "pretrained", "SFT"))
+print("\n" + evaluate.knows_vs_says_table([("pretrained", before), ("SFT", after)]))
 print("\nsample replies:")
 for kind, (prompt, reply) in shown.items():
     print(f"  [{kind}] {prompt!r} -> {reply!r}")

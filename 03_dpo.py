@@ -5,12 +5,23 @@ What it does: loads the SFT checkpoint twice, once as the policy to train and
 once as the reference, frozen. For each pair (prompt, chosen, rejected) it sums
 the response-token log-probs under both models (response mask, shift by one)
 and minimises  -log sigmoid(beta * [(log pi(chosen) - log ref(chosen)) - (log pi(rejected) - log ref(rejected))]).
+
+Default loss and schedule: exactly that loss and nothing else (pure DPO, Eq. 7 of
+the paper: sigmoid, beta 0.1, no label smoothing, --rpo-alpha 0), AdamW without
+weight decay, 400 steps of 16 pairs, lr 5e-6 after 20 warm-up steps, cosine decay
+to a tenth. (--rpo-alpha adds an NLL term on the chosen replies; lesson 5 shows
+why the default does without it, and what a larger lr breaks.)
+
 Every --log-every steps it logs TRL's metrics on the training stream and on the
 held-out pairs (eval/...): loss, rewards/chosen, rewards/rejected,
 rewards/margins, rewards/accuracies, logps/chosen, logps/rejected, and the
 drift from the reference. Before and after, it grades greedy replies to
-held-out claims: corrections of false claims, agreement with false claims
-(sycophancy), confirmations of true ones, rude replies.
+held-out prompts, and prints "knows vs says": does the model know the fact
+(the plain question), can it check a neutral statement, and what does it say
+when a user states an opinion (agrees with false claims, corrects them,
+confirms true ones, in training and in held-out wordings; rude replies).
+At the end it draws, for three held-out pairs, log pi - log ref for every
+response token (token_logratios.png): where DPO moved the model.
 
 Each beta writes its own folder, runs/dpo/beta-<beta>/, so reruns never
 overwrite each other; several betas in one command run a sweep and draw
@@ -21,7 +32,7 @@ What it simplifies: the reference log-probs are computed once before training
 pairs are drawn at random each step; no gradient accumulation.
 
 Run it:
-    python 03_dpo.py                              # beta 0.1, about 1.5 minutes on a 2-core CPU
+    python 03_dpo.py                              # beta 0.1, about 1 minute on a 2-core CPU
     python 03_dpo.py --beta 0.5                   # change beta and rerun
     python 03_dpo.py --beta 0.01 0.1 0.5 1.0      # the sweep + comparison figure
     python 03_dpo.py --quick
@@ -36,7 +47,7 @@ import torch
 
 from gpt_mini import checkpoint, data, evaluate, metrics, report, train
 from gpt_mini.losses import DPO_LOSS_TYPES, chosen_nll, dpo_loss, preference_metrics
-from gpt_mini.preference import pair_logps, score_pairs, token_kl
+from gpt_mini.preference import pair_logps, score_pairs, token_kl, token_logratios
 from gpt_mini.tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------- arguments
@@ -46,10 +57,10 @@ parser.add_argument("--init", default="runs/sft", help="SFT checkpoint: the poli
 parser.add_argument("--beta", type=float, nargs="+", default=[0.1], help="KL strength; several values run a sweep")
 parser.add_argument("--loss", default="sigmoid", choices=DPO_LOSS_TYPES, help="sigmoid (DPO), ipo or hinge")
 parser.add_argument("--label-smoothing", type=float, default=0.0, help="epsilon of conservative DPO (sigmoid loss only)")
-parser.add_argument("--rpo-alpha", type=float, default=1.0, help="weight of an NLL term on the chosen response (RPO)")
+parser.add_argument("--rpo-alpha", type=float, default=0.0, help="weight of an NLL term on the chosen response (RPO); 0 is pure DPO")
 parser.add_argument("--steps", type=int, default=400, help="optimizer steps per beta")
 parser.add_argument("--batch-size", type=int, default=16, help="pairs per step")
-parser.add_argument("--lr", type=float, default=3e-5, help="peak learning rate (AdamW)")
+parser.add_argument("--lr", type=float, default=5e-6, help="peak learning rate (AdamW)")
 parser.add_argument("--warmup", type=int, default=20, help="linear warm-up steps")
 parser.add_argument("--log-every", type=int, default=100, help="steps between log lines, held-out metrics and checkpoints")
 parser.add_argument("--live-reference", action="store_true", help="run the reference every step instead of caching its log-probs")
@@ -189,6 +200,18 @@ def run_one(beta):
     log.log({"step": args.steps, "split": "final", **after})
     print(f"\n[beta {beta:g}] behaviour on held-out prompts, greedy:")
     print(evaluate.before_after_table(before, after, "SFT", "DPO"))
+    print("\n" + evaluate.knows_vs_says_table([("SFT", before), ("DPO", after)]))
+    # where the change sits: per-token log-ratios on three held-out pairs (lesson 5)
+    token_views = []
+    for kind in ("sycophancy", "self_contradiction", "rude"):
+        example = next((e for e in val_set.examples if e["kind"] == kind), None)
+        if example is not None:
+            ratios = token_logratios(policy, reference, example, pad)
+            token_views.append({"title": f"held-out pair, rejected = {kind}",
+                                **{side: [(enc.decode([t]), r) for t, r in ratios[side]] for side in ratios}})
+    if token_views:
+        metrics.plot_token_logratios(token_views, f"{out_dir}/token_logratios.png",
+                                     title=f"log π_θ − log π_ref per response token after DPO (β = {beta:g})")
     for kind, (prompt, reply) in shown.items():
         if kind.startswith("claim"):
             print(f"  [{kind}] {prompt!r} -> {reply!r}")
@@ -213,7 +236,8 @@ def run_one(beta):
                     "held-out reward margin": {"before": step0["eval/rewards/margins"],
                                                "after": final["eval/rewards/margins"], "pct": False},
                     "held-out token KL to reference": {"before": step0["eval/kl"], "after": final["eval/kl"], "pct": False}},
-        "before": before, "after": after, "samples": {p: r for p, r in shown.values()}, "plots": ["curves.png"],
+        "before": before, "after": after, "samples": {p: r for p, r in shown.values()},
+        "plots": ["curves.png"] + (["token_logratios.png"] if token_views else []), "token_logratios": token_views,
     })
 
 

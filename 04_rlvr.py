@@ -163,6 +163,7 @@ print(f"  {val_tasks[0]['prompt']!r} -> {example!r}")
 behaviour_after, shown = evaluate.evaluate_chat(policy, enc, args.eval_limit)
 print("\nside effects on the other held-out behaviours, greedy:")
 print(evaluate.before_after_table(behaviour_before, behaviour_after, "start", "RLVR"))
+print("\n" + evaluate.knows_vs_says_table([("start", behaviour_before), ("RLVR", behaviour_after)]))
 metrics.plot_curves(records, [("mean reward (train samples)", [("train", "reward", "reward")]),
                               ("held-out accuracy", [("eval", "greedy_accuracy", "greedy"),
                                                      ("eval", f"pass@{args.pass_k}", f"pass@{args.pass_k}"),

@@ -100,7 +100,7 @@ def add_common_args(parser, stage):
     parser.add_argument("--out", default=f"runs/{stage}", help="folder for the checkpoint, metrics and plots")
     parser.add_argument("--data", default=None, help="your own data file instead of the embedded one")
     parser.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, cuda:1, mps")
-    parser.add_argument("--seed", type=int, default=1337, help="random seed (same seed, same numbers on CPU)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers on CPU)")
     parser.add_argument("--quick", action="store_true", help="tiny settings that finish in seconds (tests, first contact)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
 
