@@ -14,6 +14,7 @@ import json
 import os
 
 from .metrics import beta_summaries, read_metrics, read_summary
+from .train import path_arg
 
 
 def _fmt(value, pct=False):
@@ -191,9 +192,11 @@ def update_quietly(runs="runs"):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Write runs/report.md from the stages' summaries.")
-    parser.add_argument("--runs", default="runs", help="the runs folder to read and write into")
+    parser = argparse.ArgumentParser(prog="python -m gpt_mini.report", description="Write runs/report.md from the stages' summaries.")
+    parser.add_argument("--runs", type=path_arg, default="runs", help="the runs folder to read and write into")
     args = parser.parse_args()
+    if not os.path.isdir(args.runs):
+        parser.error(f"--runs must be an existing runs folder, got {args.runs!r}")
     print(f"wrote {write_report(args.runs)}")
 
 

@@ -4,7 +4,10 @@ One pipeline run (run_all.py --quick) is shared by the tests below; each checks 
 behaviour the stage was run for, on held-out data, from the files the stage wrote.
 """
 
+import importlib
 import math
+import os
+import runpy
 import subprocess
 import sys
 
@@ -139,12 +142,99 @@ def test_bad_inputs_give_one_sentence_and_a_nonzero_exit(tmp_path):
         (["01_pretrain.py", "--quick", "--data", str(tmp_path / "short.txt"), "--out", str(tmp_path / "a")], "too short for one window"),
         (["01_pretrain.py", "--quick", "--out", "/proc/gpt_mini_cannot_write_here"], "cannot write to --out"),
         (["02_sft.py", "--quick", "--init", str(tmp_path / "nope"), "--out", str(tmp_path / "b")], "no checkpoint at"),
+        # a bad flag, as a user's shell runs it (every flag: test_every_bad_flag_is_refused_where_it_is_parsed)
+        (["03_dpo.py", "--quick", "--beta", "0", "--out", str(tmp_path / "c")], "argument --beta: must be a finite number > 0, got '0'"),
     ]
     for args, message in cases:
         result = run(args + ["--no-progress"])
         assert result.returncode != 0, args
         assert message in result.stderr, (args, result.stderr[-500:])
         assert "Traceback" not in result.stderr
+
+
+# Every numeric flag of every script, checked where it is parsed. (script, flags, the flag named, the range said)
+BAD_FLAGS = [
+    ("01_pretrain.py", ["--steps", "0"], "--steps", "an integer >= 1"),
+    ("01_pretrain.py", ["--batch-size", "0"], "--batch-size", "an integer >= 1"),
+    ("01_pretrain.py", ["--block-size", "16"], "--block-size", "an integer >= 64"),
+    ("01_pretrain.py", ["--n-layer", "0"], "--n-layer", "an integer >= 1"),
+    ("01_pretrain.py", ["--n-head", "0"], "--n-head", "an integer >= 1"),
+    ("01_pretrain.py", ["--n-embd", "-8"], "--n-embd", "an integer >= 1"),
+    ("01_pretrain.py", ["--n-embd", "64", "--n-head", "3"], "--n-embd", "a multiple of --n-head"),
+    ("01_pretrain.py", ["--lr", "nan"], "--lr", "a finite number > 0"),
+    ("01_pretrain.py", ["--lr", "0"], "--lr", "a finite number > 0"),
+    ("01_pretrain.py", ["--lr", "inf"], "--lr", "a finite number > 0"),
+    ("01_pretrain.py", ["--warmup", "-1"], "--warmup", "an integer >= 0"),
+    ("01_pretrain.py", ["--eval-every", "0"], "--eval-every", "an integer >= 1"),
+    ("01_pretrain.py", ["--eval-windows", "0"], "--eval-windows", "an integer >= 1"),
+    ("01_pretrain.py", ["--stop-after", "0"], "--stop-after", "an integer >= 1"),
+    ("01_pretrain.py", ["--seed", "-1"], "--seed", "an integer in [0, 4294967295]"),
+    ("01_pretrain.py", ["--seed", "1.5"], "--seed", "an integer in [0, 4294967295]"),
+    ("01_pretrain.py", ["--device", "cuda:99"], "--device", "auto or a device this machine has (cpu"),
+    ("01_pretrain.py", ["--device", "tpu"], "--device", "auto or a device this machine has (cpu"),
+    ("01_pretrain.py", ["--data", ""], "--data", "a path"),
+    ("02_sft.py", ["--steps", "-3"], "--steps", "an integer >= 1"),
+    ("02_sft.py", ["--batch-size", "0"], "--batch-size", "an integer >= 1"),
+    ("02_sft.py", ["--lr=-1e-3"], "--lr", "a finite number > 0"),
+    ("02_sft.py", ["--warmup", "-5"], "--warmup", "an integer >= 0"),
+    ("02_sft.py", ["--eval-every", "0"], "--eval-every", "an integer >= 1"),
+    ("02_sft.py", ["--eval-limit", "0"], "--eval-limit", "an integer >= 1"),
+    ("02_sft.py", ["--init", ""], "--init", "a path"),
+    ("03_dpo.py", ["--beta", "0"], "--beta", "a finite number > 0"),
+    ("03_dpo.py", ["--beta", "-1"], "--beta", "a finite number > 0"),
+    ("03_dpo.py", ["--beta", "0.1", "nan"], "--beta", "a finite number > 0"),
+    ("03_dpo.py", ["--label-smoothing", "0.5"], "--label-smoothing", "a finite number in [0, 0.5)"),
+    ("03_dpo.py", ["--label-smoothing", "-0.1"], "--label-smoothing", "a finite number in [0, 0.5)"),
+    ("03_dpo.py", ["--loss", "hinge", "--label-smoothing", "0.1"], "--label-smoothing", "--loss sigmoid only"),
+    ("03_dpo.py", ["--rpo-alpha", "-1"], "--rpo-alpha", "a finite number >= 0"),
+    ("03_dpo.py", ["--steps", "0"], "--steps", "an integer >= 1"),
+    ("03_dpo.py", ["--batch-size", "0"], "--batch-size", "an integer >= 1"),
+    ("03_dpo.py", ["--lr", "inf"], "--lr", "a finite number > 0"),
+    ("03_dpo.py", ["--warmup", "-1"], "--warmup", "an integer >= 0"),
+    ("03_dpo.py", ["--log-every", "0"], "--log-every", "an integer >= 1"),
+    ("03_dpo.py", ["--eval-limit", "0"], "--eval-limit", "an integer >= 1"),
+    ("04_rlvr.py", ["--group-size", "1"], "--group-size", "an integer >= 2"),
+    ("04_rlvr.py", ["--steps", "0"], "--steps", "an integer >= 1"),
+    ("04_rlvr.py", ["--prompts", "0"], "--prompts", "an integer >= 1"),
+    ("04_rlvr.py", ["--temperature", "0"], "--temperature", "a finite number > 0"),
+    ("04_rlvr.py", ["--max-new-tokens", "0"], "--max-new-tokens", "an integer >= 1"),
+    ("04_rlvr.py", ["--lr", "nan"], "--lr", "a finite number > 0"),
+    ("04_rlvr.py", ["--kl", "-0.1"], "--kl", "a finite number >= 0"),
+    ("04_rlvr.py", ["--clip-eps", "0"], "--clip-eps", "a finite number > 0"),
+    ("04_rlvr.py", ["--inner-epochs", "0"], "--inner-epochs", "an integer >= 1"),
+    ("04_rlvr.py", ["--eval-every", "0"], "--eval-every", "an integer >= 1"),
+    ("04_rlvr.py", ["--pass-k", "0"], "--pass-k", "an integer >= 1"),
+    ("04_rlvr.py", ["--eval-limit", "0"], "--eval-limit", "an integer >= 1"),
+    ("run_all.py", ["--device", "gpu"], "--device", "auto or a device this machine has (cpu"),
+    ("run_all.py", ["--runs", ""], "--runs", "a path"),
+    ("gpt_mini.chat", ["--temperature", "-1"], "--temperature", "a finite number >= 0"),
+    ("gpt_mini.chat", ["--max-new-tokens", "0"], "--max-new-tokens", "an integer >= 1"),
+    ("gpt_mini.chat", ["--device", "gpu"], "--device", "auto or a device this machine has (cpu"),
+    ("gpt_mini.report", ["--runs", "no/such/folder"], "--runs", "an existing runs folder"),
+]
+
+
+@pytest.mark.parametrize("script, flags, flag, allowed", BAD_FLAGS, ids=[" ".join([s, *f]) for s, f, _, _ in BAD_FLAGS])
+def test_every_bad_flag_is_refused_where_it_is_parsed(script, flags, flag, allowed, tmp_path, monkeypatch, capsys):
+    # The scripts parse their flags first, so running them in this process stops right there (fast).
+    # --quick, --out and --init in tmp: if a check were missing, the run would stay small and write only there.
+    extra = {"01_pretrain.py": ["--quick", "--out", str(tmp_path / "out")],
+             "run_all.py": ["--quick", "--runs", str(tmp_path / "runs")]}.get(script, [])
+    if script in ("02_sft.py", "03_dpo.py", "04_rlvr.py"):
+        extra = ["--quick", "--out", str(tmp_path / "out"), "--init", str(tmp_path / "none")]
+    monkeypatch.setattr(sys, "argv", [script, *extra, *flags])
+    monkeypatch.chdir(tmp_path)  # and a relative path lands in tmp too
+    with pytest.raises(SystemExit) as stop:
+        if script.endswith(".py"):
+            runpy.run_path(os.path.join(ROOT, script), run_name="__main__")
+        else:
+            importlib.import_module(script).main()
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    last = err.strip().splitlines()[-1]  # argparse's usage lines, then one sentence
+    assert "error:" in last and flag in last and allowed in last, last
+    assert "Traceback" not in err
+    assert os.listdir(tmp_path) == []  # nothing was written
 
 
 def test_ddp_on_cpu_with_two_processes(tmp_path):
