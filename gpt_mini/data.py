@@ -29,31 +29,60 @@ def data_path(name):
     return os.path.join(DATA_DIR, name)
 
 
+def _read_bytes(path):
+    """The file's bytes, or one sentence saying why not (missing, a folder, unreadable)."""
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a folder, not a file")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror})") from None
+
+
+def _decode_lines(path, raw):
+    """UTF-8 text lines of a file's bytes -> [(line_number, line)]; binary or non-UTF-8 input
+    is refused with the file and the first bad line (a UTF-8 byte-order mark is allowed)."""
+    chunks = raw.splitlines(keepends=True)
+    if b"\x00" in raw:  # text never has one; checked first, so a binary file is called binary
+        line_no = next(i for i, chunk in enumerate(chunks, start=1) if b"\x00" in chunk)
+        raise DataError(f"{path}:{line_no}: the file looks binary (it has a NUL byte); give a UTF-8 text file")
+    lines = []
+    for line_no, chunk in enumerate(chunks, start=1):
+        try:
+            line = chunk.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}:{line_no}: the file is not UTF-8 text (byte 0x{chunk[e.start]:02x} at "
+                            f"byte {e.start + 1} of the line); save it as UTF-8") from None
+        ending = len(line) - len(line.rstrip("\r\n"))
+        lines.append((line_no, line[:len(line) - ending] + "\n" * (ending > 0)))  # \r\n and \r -> \n
+    return lines
+
+
 def read_jsonl(path, on_bad_line=None):
     """Yield (line_number, object) for each non-blank line; a bad line names file:line.
 
     With on_bad_line, a line that is not a JSON object is passed to it (to be counted)
-    instead of stopping the run.
+    instead of stopping the run. A file that is not UTF-8 text always stops it.
     """
-    if not os.path.exists(path):
-        raise DataError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                if on_bad_line is None:
-                    raise DataError(f"{path}:{line_no}: invalid JSON ({e.msg})") from None
-                on_bad_line(line_no)
-                continue
-            if not isinstance(obj, dict):
-                if on_bad_line is None:
-                    raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
-                on_bad_line(line_no)
-                continue
-            yield line_no, obj
+    for line_no, line in _decode_lines(path, _read_bytes(path)):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if on_bad_line is None:
+                raise DataError(f"{path}:{line_no}: invalid JSON ({e.msg})") from None
+            on_bad_line(line_no)
+            continue
+        if not isinstance(obj, dict):
+            if on_bad_line is None:
+                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
+            on_bad_line(line_no)
+            continue
+        yield line_no, obj
 
 
 def load_jsonl(path):
@@ -63,10 +92,8 @@ def load_jsonl(path):
 # ----------------------------------------------------------------------------- pretraining
 
 def read_text(path):
-    if not os.path.exists(path):
-        raise DataError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    """A UTF-8 text file's content; missing, binary, non-UTF-8 or empty files are refused."""
+    text = "".join(line for _, line in _decode_lines(path, _read_bytes(path)))
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     return text

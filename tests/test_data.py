@@ -119,3 +119,36 @@ def test_missing_and_empty_files_are_clear(tmp_path):
     (tmp_path / "empty.txt").write_text("  \n")
     with pytest.raises(data.DataError, match="empty"):
         data.read_text(str(tmp_path / "empty.txt"))
+
+
+NOT_UTF8 = [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ":3: the file looks binary (it has a NUL byte); give a UTF-8 text file"),
+    ('{"prompt": "x", "answer": "1"}\n{"prompt": "café", "answer": "2"}\n'.encode("latin-1"),
+     ":2: the file is not UTF-8 text (byte 0xe9 at byte 16 of the line); save it as UTF-8"),
+]
+
+
+@pytest.mark.parametrize("raw, message", NOT_UTF8)
+def test_every_reader_refuses_binary_and_non_utf8_files_with_file_and_line(tmp_path, enc, raw, message):
+    path = tmp_path / "bad"
+    path.write_bytes(raw)
+    for read in (data.read_text, data.load_jsonl, data.load_tasks, lambda p: data.encode_conversations(enc, p, 128),
+                 lambda p: data.encode_conversations(enc, p, 128, skip_bad=True), lambda p: data.encode_pairs(enc, p, 128)):
+        with pytest.raises(data.DataError) as err:
+            read(str(path))
+        assert str(err.value) == str(path) + message
+
+
+def test_utf8_with_bom_and_windows_line_ends_reads_like_plain_utf8(tmp_path):
+    path = tmp_path / "w.txt"
+    path.write_bytes("\ufeffDoc one.\r\n\r\nDoc two, café.\r\n".encode("utf-8"))
+    assert data.read_text(str(path)) == "Doc one.\n\nDoc two, café.\n"
+    tasks = tmp_path / "t.jsonl"
+    tasks.write_bytes(b'\xef\xbb\xbf{"prompt": "1+1?", "answer": "2"}\r\n')
+    assert data.load_tasks(str(tasks)) == [{"prompt": "1+1?", "answer": "2"}]
+
+
+def test_a_folder_as_data_file_is_refused(tmp_path):
+    for read in (data.read_text, data.load_jsonl):
+        with pytest.raises(data.DataError, match="is a folder, not a file"):
+            read(str(tmp_path))

@@ -152,6 +152,17 @@ def test_bad_inputs_give_one_sentence_and_a_nonzero_exit(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+def test_a_binary_data_file_gets_one_sentence_in_every_stage(quick_runs, tmp_path):
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 4)  # e.g. a checkpoint passed as --data by mistake
+    for script, init in (("01_pretrain.py", None), ("02_sft.py", "pretrain"), ("03_dpo.py", "sft"), ("04_rlvr.py", "sft")):
+        args = [script, "--quick", "--data", str(binary), "--out", str(tmp_path / script), "--no-progress"]
+        result = run(args + (["--init", str(quick_runs / init)] if init else []))
+        assert result.returncode != 0, script
+        assert result.stderr.strip().splitlines() == [
+            f"error: {binary}:1: the file looks binary (it has a NUL byte); give a UTF-8 text file"], result.stderr[-2000:]
+
+
 # Every numeric flag of every script, checked where it is parsed. (script, flags, the flag named, the range said)
 BAD_FLAGS = [
     ("01_pretrain.py", ["--steps", "0"], "--steps", "an integer >= 1"),
