@@ -69,8 +69,9 @@ train.seed_everything(args.seed)
 enc = load_tokenizer()
 state = checkpoint.load_init(args.init, ["dpo", "sft"], device)
 try:
-    tasks = data.load_tasks(args.data or data.data_path("rlvr_train.jsonl"))
-    val_tasks = data.load_tasks(data.data_path("rlvr_val.jsonl"))[:args.eval_limit]
+    block_size = state["model_config"]["block_size"]
+    tasks = data.load_tasks(args.data or data.data_path("rlvr_train.jsonl"), enc, block_size)
+    val_tasks = data.load_tasks(data.data_path("rlvr_val.jsonl"), enc, block_size)[:args.eval_limit]
 except data.DataError as e:
     sys.exit(f"error: {e}")
 policy = checkpoint.model_from_checkpoint(state, device)

@@ -17,6 +17,7 @@ import torch
 
 from .logprobs import pad_and_stack
 from .tokenizer import BOS, END, PAD, encode_text, render_chat, render_prompt
+from .verifier import is_readable_answer
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 
@@ -284,13 +285,22 @@ def pair_batch(examples, pad_id):
 
 # ----------------------------------------------------------------------------- prompt + answer tasks (RLVR)
 
-def load_tasks(path):
+def load_tasks(path, enc=None, block_size=None):
+    """prompt/answer JSONL -> [{"prompt", "answer"}]. An answer the verifier can never match, and
+    (given enc and block_size) a prompt that leaves the model no room to answer, name file:line."""
     tasks = []
     for line_no, obj in read_jsonl(path):
         if not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
             raise DataError(f"{path}:{line_no}: 'prompt' must be a non-empty string")
         if "answer" not in obj or not str(obj["answer"]).strip():
             raise DataError(f"{path}:{line_no}: missing 'answer'")
+        if not is_readable_answer(obj["answer"]):
+            raise DataError(f"{path}:{line_no}: 'answer' must be an integer in digits such as \"42\" or \"-7\" "
+                            f"(the verifier reads nothing else, so every reward would be 0), got {obj['answer']!r}")
+        n_tokens = len(render_prompt(enc, obj["prompt"])) if enc is not None else 0
+        if enc is not None and n_tokens >= block_size:
+            raise DataError(f"{path}:{line_no}: the prompt is {n_tokens} tokens with the chat template, which "
+                            f"leaves no room for an answer in the model's context of {block_size} tokens")
         tasks.append({"prompt": obj["prompt"], "answer": str(obj["answer"])})
     if not tasks:
         raise DataError(f"{path}: no tasks")

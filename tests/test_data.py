@@ -113,6 +113,30 @@ def test_tasks_need_prompt_and_answer(tmp_path):
         data.load_tasks(path)
 
 
+@pytest.mark.parametrize("answer", ["four", "4.0", "1,000", "+5", "42 apples", True, 4.0, [4]])
+def test_tasks_whose_answer_the_verifier_can_never_match_are_refused(tmp_path, answer):
+    path = write_lines(tmp_path / "t.jsonl", [{"prompt": "1+1?", "answer": "2"}, {"prompt": "2+2?", "answer": answer}])
+    with pytest.raises(data.DataError) as err:
+        data.load_tasks(path)
+    assert str(err.value) == (f"{path}:2: 'answer' must be an integer in digits such as \"42\" or \"-7\" "
+                              f"(the verifier reads nothing else, so every reward would be 0), got {answer!r}")
+
+
+def test_tasks_with_integer_answers_load_as_the_verifier_reads_them(tmp_path):
+    path = write_lines(tmp_path / "t.jsonl", [{"prompt": "a", "answer": 42}, {"prompt": "b", "answer": " -7 "},
+                                              {"prompt": "c", "answer": "085"}])
+    assert [t["answer"] for t in data.load_tasks(path)] == ["42", " -7 ", "085"]
+
+
+def test_task_prompt_that_fills_the_context_is_refused(tmp_path, enc):
+    path = write_lines(tmp_path / "t.jsonl", [{"prompt": "1+1?", "answer": "2"}, {"prompt": "word " * 40, "answer": "1"}])
+    assert len(data.load_tasks(path)) == 2  # without a context to check against
+    with pytest.raises(data.DataError, match=r"t.jsonl:2: the prompt is \d+ tokens with the chat template, which "
+                                             r"leaves no room for an answer in the model's context of 64 tokens"):
+        data.load_tasks(path, enc, 64)
+    assert len(data.load_tasks(path, enc, 256)) == 2
+
+
 def test_missing_and_empty_files_are_clear(tmp_path):
     with pytest.raises(data.DataError, match="file not found"):
         data.read_text(str(tmp_path / "nope.txt"))

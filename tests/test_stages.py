@@ -163,6 +163,18 @@ def test_a_binary_data_file_gets_one_sentence_in_every_stage(quick_runs, tmp_pat
             f"error: {binary}:1: the file looks binary (it has a NUL byte); give a UTF-8 text file"], result.stderr[-2000:]
 
 
+def test_rlvr_refuses_an_answer_the_verifier_can_never_match(quick_runs, tmp_path):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"prompt": "What is 2 + 2?", "answer": "4"}\n{"prompt": "What is 2 + 2?", "answer": "four"}\n')
+    result = run(["04_rlvr.py", "--quick", "--init", str(quick_runs / "sft"), "--data", str(tasks),
+                  "--out", str(tmp_path / "rl"), "--no-progress"])
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tasks}:2: 'answer' must be an integer in digits such as \"42\" or \"-7\" (the verifier reads "
+        f"nothing else, so every reward would be 0), got 'four'"], result.stderr[-2000:]
+    assert not (tmp_path / "rl" / "metrics.jsonl").exists()  # refused before any work
+
+
 # Every numeric flag of every script, checked where it is parsed. (script, flags, the flag named, the range said)
 BAD_FLAGS = [
     ("01_pretrain.py", ["--steps", "0"], "--steps", "an integer >= 1"),
