@@ -62,10 +62,10 @@ train.seed_everything(args.seed)
 # ----------------------------------------------------------------------------- data
 enc = load_tokenizer()
 try:
-    if args.data:  # a user's file: the last 5% of its documents are held out
-        docs = [d for d in data.read_text(args.data).split("\n\n") if d.strip()]
-        n_val = max(1, len(docs) // 20) if len(docs) > 1 else 0
-        train_text, val_text = "\n\n".join(docs[:len(docs) - n_val]), "\n\n".join(docs[len(docs) - n_val:] or docs)
+    if args.data:  # a user's file: the last 5% of its documents (or of its lines, for one document) are held out
+        train_text, val_text, split_note = data.split_held_out(data.read_text(args.data), args.data)
+        if master:
+            print(split_note)
     else:
         train_text = data.read_text(data.data_path("pretrain_train.txt"))
         val_text = data.read_text(data.data_path("pretrain_val.txt"))

@@ -100,6 +100,28 @@ def read_text(path):
     return text
 
 
+def split_held_out(text, path):
+    """A user's pretraining text -> (training text, held-out text, a sentence saying how it was split).
+
+    The last 5 % of its documents (separated by a blank line) are held out. A file with one
+    document is split inside it instead: its last 5 % of lines are held out (and start a document
+    of their own). One line cannot be split, so that is refused: the held-out set would be the
+    training set.
+    """
+    docs = [d for d in text.split("\n\n") if d.strip()]
+    if len(docs) > 1:
+        n_val = max(1, len(docs) // 20)
+        return ("\n\n".join(docs[:-n_val]), "\n\n".join(docs[-n_val:]),
+                f"{path}: the last {n_val} of {len(docs)} documents are held out")
+    lines = [line for line in docs[0].split("\n") if line.strip()]
+    if len(lines) < 2:
+        raise DataError(f"{path}: one document of one line, so nothing can be held out for evaluation; "
+                        f"give at least two documents separated by a blank line")
+    n_val = max(1, len(lines) // 20)
+    return ("\n".join(lines[:-n_val]), "\n".join(lines[-n_val:]),
+            f"{path} is one document (no blank line), so its last {n_val} of {len(lines)} lines are held out")
+
+
 def encode_documents(enc, text):
     """Documents are separated by a blank line; each starts with <|bos|>. -> 1-D LongTensor."""
     bos = enc.encode_single_token(BOS)

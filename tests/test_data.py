@@ -137,6 +137,27 @@ def test_task_prompt_that_fills_the_context_is_refused(tmp_path, enc):
     assert len(data.load_tasks(path, enc, 256)) == 2
 
 
+def test_user_pretraining_text_holds_out_its_last_documents():
+    docs = [f"Document {i}.\nIts second line." for i in range(40)]
+    train, val, note = data.split_held_out("\n\n".join(docs) + "\n", "my.txt")
+    assert train.split("\n\n") == docs[:38] and val.strip().split("\n\n") == docs[38:]
+    assert note == "my.txt: the last 2 of 40 documents are held out"
+
+
+def test_one_document_is_split_inside_and_never_held_out_whole():
+    lines = [f"Line {i} of the only document." for i in range(40)]
+    train, val, note = data.split_held_out("\n".join(lines) + "\n", "my.txt")
+    assert train.split("\n") == lines[:38] and val.split("\n") == lines[38:]  # disjoint: held out means unseen
+    assert note == "my.txt is one document (no blank line), so its last 2 of 40 lines are held out"
+
+
+def test_one_line_cannot_be_held_out_and_is_refused():
+    with pytest.raises(data.DataError) as err:
+        data.split_held_out("one single line of text, however long it is\n", "my.txt")
+    assert str(err.value) == ("my.txt: one document of one line, so nothing can be held out for evaluation; "
+                              "give at least two documents separated by a blank line")
+
+
 def test_missing_and_empty_files_are_clear(tmp_path):
     with pytest.raises(data.DataError, match="file not found"):
         data.read_text(str(tmp_path / "nope.txt"))

@@ -135,11 +135,14 @@ def test_resumed_pretraining_continues_the_same_curve(tmp_path):
 
 def test_bad_inputs_give_one_sentence_and_a_nonzero_exit(tmp_path):
     (tmp_path / "empty.txt").write_text("")
-    (tmp_path / "short.txt").write_text("just a few words")
+    (tmp_path / "short.txt").write_text("just a few words\n\nand a few more")
+    (tmp_path / "one_line.txt").write_text("one document of one line " * 50)
     cases = [
         (["01_pretrain.py", "--quick", "--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a")], "file not found"),
         (["01_pretrain.py", "--quick", "--data", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "a")], "empty"),
         (["01_pretrain.py", "--quick", "--data", str(tmp_path / "short.txt"), "--out", str(tmp_path / "a")], "too short for one window"),
+        (["01_pretrain.py", "--quick", "--data", str(tmp_path / "one_line.txt"), "--out", str(tmp_path / "a")],
+         "one document of one line, so nothing can be held out for evaluation"),
         (["01_pretrain.py", "--quick", "--out", "/proc/gpt_mini_cannot_write_here"], "cannot write to --out"),
         (["02_sft.py", "--quick", "--init", str(tmp_path / "nope"), "--out", str(tmp_path / "b")], "no checkpoint at"),
         # a bad flag, as a user's shell runs it (every flag: test_every_bad_flag_is_refused_where_it_is_parsed)
