@@ -9,11 +9,10 @@ links to the stage's plots). Each stage calls it at its end; run it yourself wit
 """
 
 import argparse
-import glob
 import json
 import os
 
-from .metrics import beta_summaries, read_metrics, read_summary
+from .metrics import beta_runs, read_metrics, read_summary
 from .train import path_arg
 
 
@@ -51,8 +50,7 @@ def _sections(runs):
         if s:
             rows = [_row(k, v.get("before"), v.get("after"), pct=v.get("pct", True)) for k, v in s.get("metrics", {}).items()]
             out.append((title, os.path.join(runs, stage), s, rows))
-    for folder in sorted(glob.glob(os.path.join(runs, "dpo", "beta-*"))):
-        s = read_summary(folder)
+    for folder, s in beta_runs(os.path.join(runs, "dpo"))[0]:  # the usable ones; see write_report for the others
         if s:
             rows = [_row(k, v.get("before"), v.get("after"), pct=v.get("pct", True)) for k, v in s.get("metrics", {}).items()]
             sweep = "" if s.get("beta") == 0.1 else " — β-sweep run, not part of the default pipeline"
@@ -96,6 +94,9 @@ def write_report(runs="runs"):
     lines += [""] + _time_profile(runs, sections)
     if sections and plot_summary(runs, sections):
         lines += ["![every stage, before and after](summary.png)", ""]
+    skipped = beta_runs(os.path.join(runs, "dpo"))[1]
+    if skipped:
+        lines += ["DPO folders left out (they are not finished β runs): " + "; ".join(skipped) + ".", ""]
     for title, folder, s, rows in sections:
         lines += _stage_header(title, s, folder, runs) + rows + [""]
         for prompt, reply in (s.get("samples") or {}).items():
@@ -164,14 +165,15 @@ def write_lesson_data(runs, sections):
         s = read_summary(os.path.join(runs, stage))
         if s:
             data[stage] = _before_after(s)
-    dpo = read_summary(os.path.join(runs, "dpo", "beta-0.1"))
+    usable = dict(beta_runs(os.path.join(runs, "dpo"))[0])
+    dpo = usable.get(os.path.join(runs, "dpo", "beta-0.1"))
     if dpo:
         data["dpo"] = _before_after(dpo)
         keep = ("step", "loss", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected", "drift")
         data["dpo"]["log every 100 steps (training stream)"] = [
             {k: r[k] for k in keep if k in r}
             for r in read_metrics(os.path.join(runs, "dpo", "beta-0.1", "metrics.jsonl")) if r.get("split") == "train"]
-    sweep = beta_summaries(os.path.join(runs, "dpo"))
+    sweep = list(usable.values())
     if len(sweep) > 1:
         data.setdefault("dpo", {})["beta sweep"] = [
             {"beta": s["beta"], "eval accuracy": s["held_out"]["eval/rewards/accuracies"],
