@@ -180,5 +180,5 @@ if master:
         "held_out_loss_before": initial_loss, "held_out_loss": final_loss, "unigram_loss": unigram,
         "samples": dict(zip(PRETRAIN_PROMPTS, samples)), "plots": ["loss.png"], "quick": args.quick,
     })
-    report.update_quietly()
+    report.update_for_stage(args.out, "pretrain")
 train.cleanup_distributed()

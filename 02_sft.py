@@ -130,4 +130,4 @@ metrics.write_summary(args.out, {
     "data": train_set.summary(), "metrics": evaluate.summary_metrics(before, after),
     "before": before, "after": after, "samples": {p: r for p, r in shown.values()}, "plots": ["curves.png"],
 })
-report.update_quietly()
+report.update_for_stage(args.out, "sft")

@@ -228,4 +228,4 @@ for beta in args.beta:
 if len(args.beta) > 1 or len(metrics.beta_summaries(args.out)) > 1:
     path, table = metrics.plot_beta_sweep(args.out)
     print(f"\nbeta sweep ({path}):\n{table}")
-report.update_quietly()
+report.update_for_stage(args.out, "dpo")

@@ -181,4 +181,4 @@ metrics.write_summary(args.out, {
     "before": behaviour_before, "after": behaviour_after,
     "samples": {val_tasks[0]["prompt"]: example, **{p: r for p, r in shown.values()}}, "plots": ["reward.png"],
 })
-report.update_quietly()
+report.update_for_stage(args.out, "rlvr")

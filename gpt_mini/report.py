@@ -3,7 +3,8 @@ The report card: every stage's held-out effect on one page.
 
 Reads runs/<stage>/summary.json written by each stage script and writes
 runs/report.md (a table per stage: before -> after, wall time, tokens/s, device,
-links to the stage's plots). Each stage calls it at its end; run it yourself with
+links to the stage's plots). Each stage calls it at its end for the runs folder
+that holds its --out (--out my_runs/sft updates my_runs/report.md); run it yourself with
 
     python -m gpt_mini.report [--runs runs]
 """
@@ -191,6 +192,18 @@ def update_quietly(runs="runs"):
         return write_report(runs)
     except Exception as e:  # noqa: BLE001 - report is a convenience
         print(f"(report not updated: {type(e).__name__}: {e})")
+
+
+def update_for_stage(out, stage):
+    """Called at the end of a stage with its --out: update the report of the runs folder that holds
+    it, when --out is <runs>/<stage>, the folder the report reads. Any other --out is left alone (the
+    report would not find the run there), so a stage never writes outside its runs folder."""
+    out = os.path.normpath(out)
+    if os.path.basename(out) != stage:
+        print(f"(no report written: --out {out} is not a <runs>/{stage} folder; "
+              f"python -m gpt_mini.report --runs DIR writes one for a runs folder)")
+        return None
+    return update_quietly(os.path.dirname(out) or ".")
 
 
 def main():

@@ -118,6 +118,42 @@ def test_same_seed_gives_the_same_report_numbers(runs, tmp_path):
                     assert fa[k] == fb[k], (folder, key, k)
 
 
+def _snapshot(folder):
+    """{path: (size, mtime)} of every file under folder, or None when it does not exist."""
+    if not os.path.isdir(folder):
+        return None
+    return {os.path.join(d, f): (os.stat(os.path.join(d, f)).st_size, os.stat(os.path.join(d, f)).st_mtime_ns)
+            for d, _, files in os.walk(folder) for f in files}
+
+
+def test_every_stage_report_and_chat_use_the_runs_folder_they_are_given(quick_runs, tmp_path):
+    # Run from the checkout, as the tests and a user do, into another runs folder: the report goes there
+    # (the folder that holds each --out), and the checkout's runs/ is neither created nor touched.
+    before = _snapshot(os.path.join(ROOT, "runs"))
+    runs = tmp_path / "my_runs"
+    tiny = ["--quick", "--no-progress", "--steps", "2", "--eval-limit", "2"]
+    stages = [["01_pretrain.py", "--quick", "--no-progress", "--steps", "2", "--out", str(runs / "pretrain")],
+              ["02_sft.py", *tiny, "--init", str(quick_runs / "sft"), "--out", str(runs / "sft")],
+              ["03_dpo.py", *tiny, "--log-every", "2", "--init", str(quick_runs / "sft"), "--out", str(runs / "dpo")],
+              ["04_rlvr.py", *tiny, "--eval-every", "2", "--init", str(quick_runs / "dpo/beta-0.1"), "--out", str(runs / "rlvr")]]
+    for args in stages:
+        result = run(args)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert _snapshot(os.path.join(ROOT, "runs")) == before
+    assert sorted(os.listdir(runs)) == ["dpo", "lesson_data.js", "pretrain", "report.md", "rlvr", "sft", "summary.png"]
+    for title in ("Pretraining", "SFT", "DPO (β = 0.1)", "RLVR"):
+        assert title in (runs / "report.md").read_text()
+    # --out that is not <runs>/<stage>: nothing is written outside it
+    result = run(["01_pretrain.py", "--quick", "--no-progress", "--steps", "2", "--out", str(tmp_path / "elsewhere")])
+    assert result.returncode == 0 and "no report written" in result.stdout
+    assert sorted(os.listdir(tmp_path)) == ["elsewhere", "my_runs"]
+    chat = run(["-m", "gpt_mini.chat", "--runs", str(runs), "--prompt", "Hi", "--max-new-tokens", "2"])
+    assert chat.returncode == 0, chat.stderr[-2000:]
+    for folder in ("pretrain", "sft", "dpo/beta-0.1", "rlvr"):
+        assert f" {runs / folder}]" in chat.stdout, chat.stdout
+    assert _snapshot(os.path.join(ROOT, "runs")) == before
+
+
 def test_resumed_pretraining_continues_the_same_curve(tmp_path):
     full = tmp_path / "full"
     cut = tmp_path / "cut"
