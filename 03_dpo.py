@@ -82,8 +82,11 @@ if args.eval_limit:
     val_set.examples = val_set.examples[:4 * args.eval_limit]
 
 # The reference is frozen, so its log-probs are fixed numbers: compute them once.
+# Each is computed at the precision its policy pass below runs at (bf16 autocast on CUDA in the loop,
+# fp32 in held_out), so that at step 0, where policy = reference, the two agree.
 print("scoring every pair under the frozen reference (once) ...")
-ref_chosen_all, ref_rejected_all, _ = score_pairs(reference, train_set.examples, pad)
+with train.autocast(device):
+    ref_chosen_all, ref_rejected_all, _ = score_pairs(reference, train_set.examples, pad)
 val_ref_chosen, val_ref_rejected, val_lengths = score_pairs(reference, val_set.examples, pad)
 
 print("grading the SFT model's replies on held-out prompts ...")

@@ -115,7 +115,7 @@ try:
         input_ids, mask = pad_and_stack([p + a for p, a in zip(prompt_ids, actions)],
                                         [[0] * len(p) + [1] * len(a) for p, a in zip(prompt_ids, actions)], pad)
         input_ids, mask = input_ids.to(device), mask.to(device)
-        with torch.no_grad():
+        with torch.no_grad(), train.autocast(device):  # as the policy's pass below: equal at step 0
             ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)    # (N, T-1)
         # 4. a few clipped policy-gradient steps on this batch
         for epoch in range(args.inner_epochs):

@@ -108,3 +108,36 @@ def test_leftover_folders_never_break_the_sweep_figure_or_the_report(quick_runs,
     text = (runs / "report.md").read_text() if report.write_report(str(runs)) else ""
     assert "3 · DPO (β = 0.1)" in text and "3 · DPO (β = 0.5)" in text and "β = 0.0" not in text
     assert "DPO folders left out (they are not finished β runs): " + "; ".join(skipped) + "." in text
+
+
+def test_autocast_is_bf16_on_cuda_and_can_be_forced_on_for_cpu(monkeypatch):
+    from gpt_mini import train
+    monkeypatch.delenv(train.FORCE_AUTOCAST_ENV, raising=False)
+    with train.autocast("cpu"):
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setenv(train.FORCE_AUTOCAST_ENV, "1")
+    with train.autocast("cpu"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        assert torch.nn.Linear(4, 4)(torch.ones(2, 4)).dtype == torch.bfloat16
+
+
+def test_under_autocast_the_cached_reference_is_the_policy_at_step_0(quick_runs, tmp_path):
+    # The code path of a GPU, on CPU: bf16 autocast forced on. The policy runs under autocast in the loop,
+    # so the cached reference must too; then at step 0 (policy = reference) the first batch's loss is
+    # log 2 and its margin 0, with the cache as with the live reference. (With an fp32 cache: 1e-4 off.)
+    import os
+    env = {**os.environ, "GPT_MINI_FORCE_AUTOCAST": "1"}
+    common = ["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--no-progress", "--steps", "1",
+              "--log-every", "1", "--rpo-alpha", "0", "--eval-limit", "4"]
+    firsts = {}
+    for name in ("cached", "live"):
+        result = run_script(common + ["--out", str(tmp_path / name)] + ["--live-reference"] * (name == "live"), env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        records = read_metrics(str(tmp_path / name / "beta-0.1/metrics.jsonl"))
+        assert records[0]["step"] == 0 and records[0]["eval/loss"] == pytest.approx(0.6931471805599453, abs=1e-6)
+        assert records[0]["eval/rewards/margins"] == 0.0
+        firsts[name] = next(r for r in records if r["split"] == "train")
+        assert firsts[name]["loss"] == pytest.approx(0.6931471805599453, abs=1e-5), name
+        assert firsts[name]["rewards/margins"] == pytest.approx(0.0, abs=1e-5), name
+    for key in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"):
+        assert firsts["cached"][key] == pytest.approx(firsts["live"][key], abs=1e-5), key

@@ -323,3 +323,14 @@ def test_rlvr_quick_run_raises_mean_reward_on_an_easy_task(quick_runs, tmp_path)
     assert len(rewards) == 40
     first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
     assert last > first + 0.2, (first, last)
+
+
+def test_rlvr_reference_runs_under_the_policy_autocast(quick_runs, tmp_path):
+    # bf16 autocast forced on (the code path of a GPU, on CPU): at the first step policy = reference,
+    # so with the reference under the same autocast as the policy the KL to it is exactly 0.
+    result = run(["04_rlvr.py", "--quick", "--init", str(quick_runs / "sft"), "--out", str(tmp_path / "rl"),
+                  "--steps", "1", "--inner-epochs", "1", "--eval-every", "1", "--eval-limit", "2", "--no-progress"],
+                 env={**os.environ, "GPT_MINI_FORCE_AUTOCAST": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    first = next(r for r in read_metrics(str(tmp_path / "rl/metrics.jsonl")) if r["split"] == "train")
+    assert first["kl"] == 0.0 and first["ratio_mean"] == 1.0
