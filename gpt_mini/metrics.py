@@ -44,10 +44,18 @@ class MetricsLogger:
 
 
 def read_metrics(path):
+    """The records of a metrics.jsonl. A last line cut short (a run killed while it wrote) is dropped,
+    so that --resume, the plots and the report still read the file."""
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    if lines and not lines[-1].endswith("\n"):
+        try:
+            json.loads(lines[-1])
+        except ValueError:
+            lines.pop()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def progress(total, desc, enabled=True, initial=0):
