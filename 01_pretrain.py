@@ -33,20 +33,23 @@ from gpt_mini.tokenizer import load_tokenizer
 # ----------------------------------------------------------------------------- arguments
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 train.add_common_args(parser, "pretrain")
-parser.add_argument("--steps", type=int, default=1000, help="optimizer steps")
-parser.add_argument("--batch-size", type=int, default=32, help="sequences per step (per process under DDP)")
-parser.add_argument("--block-size", type=int, default=128, help="context length in tokens")
-parser.add_argument("--n-layer", type=int, default=4, help="transformer blocks")
-parser.add_argument("--n-head", type=int, default=6, help="attention heads")
-parser.add_argument("--n-embd", type=int, default=192, help="model width C")
+parser.add_argument("--steps", type=train.positive_int, default=1000, help="optimizer steps")
+parser.add_argument("--batch-size", type=train.positive_int, default=32, help="sequences per step (per process under DDP)")
+parser.add_argument("--block-size", type=train.int_arg(train.MIN_BLOCK_SIZE), default=128,
+                    help=f"context length in tokens (at least {train.MIN_BLOCK_SIZE}: the later stages' chat prompts must fit)")
+parser.add_argument("--n-layer", type=train.positive_int, default=4, help="transformer blocks")
+parser.add_argument("--n-head", type=train.positive_int, default=6, help="attention heads")
+parser.add_argument("--n-embd", type=train.positive_int, default=192, help="model width C (a multiple of --n-head)")
 parser.add_argument("--position", default="rope", choices=["rope", "learned"], help="rope: rotary embeddings (relative offsets); learned: a GPT-2 position table")
-parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW)")
-parser.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
-parser.add_argument("--eval-every", type=int, default=100, help="steps between held-out evaluations and checkpoints")
-parser.add_argument("--eval-windows", type=int, default=48, help="held-out windows per evaluation")
+parser.add_argument("--lr", type=train.positive_float, default=3e-3, help="peak learning rate (AdamW)")
+parser.add_argument("--warmup", type=train.non_negative_int, default=50, help="linear warm-up steps")
+parser.add_argument("--eval-every", type=train.positive_int, default=100, help="steps between held-out evaluations and checkpoints")
+parser.add_argument("--eval-windows", type=train.positive_int, default=48, help="held-out windows per evaluation")
 parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
-parser.add_argument("--stop-after", type=int, default=None, help="stop after this step, as if interrupted (resume later)")
+parser.add_argument("--stop-after", type=train.positive_int, default=None, help="stop after this step, as if interrupted (resume later)")
 args = parser.parse_args()
+if args.n_embd % args.n_head:
+    parser.error(f"--n-embd must be a multiple of --n-head, got --n-embd {args.n_embd} and --n-head {args.n_head}")
 train.apply_quick(args, parser, steps=40, batch_size=8, block_size=128, n_layer=2, n_head=2, n_embd=64,
                   eval_every=20, eval_windows=8)
 
@@ -60,10 +63,10 @@ train.seed_everything(args.seed)
 # ----------------------------------------------------------------------------- data
 enc = load_tokenizer()
 try:
-    if args.data:  # a user's file: the last 5% of its documents are held out
-        docs = [d for d in data.read_text(args.data).split("\n\n") if d.strip()]
-        n_val = max(1, len(docs) // 20) if len(docs) > 1 else 0
-        train_text, val_text = "\n\n".join(docs[:len(docs) - n_val]), "\n\n".join(docs[len(docs) - n_val:] or docs)
+    if args.data:  # a user's file: the last 5% of its documents (or of its lines, for one document) are held out
+        train_text, val_text, split_note = data.split_held_out(data.read_text(args.data), args.data)
+        if master:
+            print(split_note)
     else:
         train_text = data.read_text(data.data_path("pretrain_train.txt"))
         val_text = data.read_text(data.data_path("pretrain_val.txt"))
@@ -178,5 +181,5 @@ if master:
         "held_out_loss_before": initial_loss, "held_out_loss": final_loss, "unigram_loss": unigram,
         "samples": dict(zip(PRETRAIN_PROMPTS, samples)), "plots": ["loss.png"], "quick": args.quick,
     })
-    report.update_quietly()
+    report.update_for_stage(args.out, "pretrain")
 train.cleanup_distributed()

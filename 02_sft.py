@@ -37,13 +37,13 @@ from gpt_mini.tokenizer import load_tokenizer
 # ----------------------------------------------------------------------------- arguments
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 train.add_common_args(parser, "sft")
-parser.add_argument("--init", default="runs/pretrain", help="checkpoint (folder or file) to start from")
-parser.add_argument("--steps", type=int, default=900, help="optimizer steps")
-parser.add_argument("--batch-size", type=int, default=32, help="conversations per step")
-parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
-parser.add_argument("--warmup", type=int, default=30, help="linear warm-up steps")
-parser.add_argument("--eval-every", type=int, default=100, help="steps between held-out loss evaluations and checkpoints")
-parser.add_argument("--eval-limit", type=int, default=None, help="grade only the first N held-out items of each kind")
+parser.add_argument("--init", type=train.path_arg, default="runs/pretrain", help="checkpoint (folder or file) to start from")
+parser.add_argument("--steps", type=train.positive_int, default=900, help="optimizer steps")
+parser.add_argument("--batch-size", type=train.positive_int, default=32, help="conversations per step")
+parser.add_argument("--lr", type=train.positive_float, default=1e-3, help="peak learning rate (AdamW)")
+parser.add_argument("--warmup", type=train.non_negative_int, default=30, help="linear warm-up steps")
+parser.add_argument("--eval-every", type=train.positive_int, default=100, help="steps between held-out loss evaluations and checkpoints")
+parser.add_argument("--eval-limit", type=train.positive_int, default=None, help="grade only the first N held-out items of each kind")
 parser.add_argument("--skip-bad", action="store_true", help="count and skip malformed conversations instead of stopping")
 parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
 args = parser.parse_args()
@@ -138,4 +138,4 @@ metrics.write_summary(args.out, {
     "data": train_set.summary(), "metrics": evaluate.summary_metrics(before, after),
     "before": before, "after": after, "samples": {p: r for p, r in shown.values()}, "plots": ["curves.png"],
 })
-report.update_quietly()
+report.update_for_stage(args.out, "sft")

@@ -53,19 +53,22 @@ from gpt_mini.tokenizer import load_tokenizer
 # ----------------------------------------------------------------------------- arguments
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 train.add_common_args(parser, "dpo")
-parser.add_argument("--init", default="runs/sft", help="SFT checkpoint: the policy's start and the frozen reference")
-parser.add_argument("--beta", type=float, nargs="+", default=[0.1], help="KL strength; several values run a sweep")
+parser.add_argument("--init", type=train.path_arg, default="runs/sft", help="SFT checkpoint: the policy's start and the frozen reference")
+parser.add_argument("--beta", type=train.positive_float, nargs="+", default=[0.1], help="KL strength, > 0; several values run a sweep")
 parser.add_argument("--loss", default="sigmoid", choices=DPO_LOSS_TYPES, help="sigmoid (DPO), ipo or hinge")
-parser.add_argument("--label-smoothing", type=float, default=0.0, help="epsilon of conservative DPO (sigmoid loss only)")
-parser.add_argument("--rpo-alpha", type=float, default=0.0, help="weight of an NLL term on the chosen response (RPO); 0 is pure DPO")
-parser.add_argument("--steps", type=int, default=400, help="optimizer steps per beta")
-parser.add_argument("--batch-size", type=int, default=16, help="pairs per step")
-parser.add_argument("--lr", type=float, default=5e-6, help="peak learning rate (AdamW)")
-parser.add_argument("--warmup", type=int, default=20, help="linear warm-up steps")
-parser.add_argument("--log-every", type=int, default=100, help="steps between log lines, held-out metrics and checkpoints")
+parser.add_argument("--label-smoothing", type=train.float_arg(0, 0.5, high_open=True), default=0.0,
+                    help="epsilon of conservative DPO, in [0, 0.5) (sigmoid loss only)")
+parser.add_argument("--rpo-alpha", type=train.non_negative_float, default=0.0, help="weight of an NLL term on the chosen response (RPO); 0 is pure DPO")
+parser.add_argument("--steps", type=train.positive_int, default=400, help="optimizer steps per beta")
+parser.add_argument("--batch-size", type=train.positive_int, default=16, help="pairs per step")
+parser.add_argument("--lr", type=train.positive_float, default=5e-6, help="peak learning rate (AdamW)")
+parser.add_argument("--warmup", type=train.non_negative_int, default=20, help="linear warm-up steps")
+parser.add_argument("--log-every", type=train.positive_int, default=100, help="steps between log lines, held-out metrics and checkpoints")
 parser.add_argument("--live-reference", action="store_true", help="run the reference every step instead of caching its log-probs")
-parser.add_argument("--eval-limit", type=int, default=None, help="grade only the first N held-out items of each kind")
+parser.add_argument("--eval-limit", type=train.positive_int, default=None, help="grade only the first N held-out items of each kind")
 args = parser.parse_args()
+if args.label_smoothing and args.loss != "sigmoid":
+    parser.error(f"--label-smoothing applies to --loss sigmoid only, got --loss {args.loss} with --label-smoothing {args.label_smoothing:g}")
 train.apply_quick(args, parser, steps=40, batch_size=8, log_every=20, eval_limit=16)
 
 device = train.pick_device(args.device)
@@ -90,8 +93,11 @@ if args.eval_limit:
     val_set.examples = val_set.examples[:4 * args.eval_limit]
 
 # The reference is frozen, so its log-probs are fixed numbers: compute them once.
+# Each is computed at the precision its policy pass below runs at (bf16 autocast on CUDA in the loop,
+# fp32 in held_out), so that at step 0, where policy = reference, the two agree.
 print("scoring every pair under the frozen reference (once) ...")
-ref_chosen_all, ref_rejected_all, _ = score_pairs(reference, train_set.examples, pad)
+with train.autocast(device):
+    ref_chosen_all, ref_rejected_all, _ = score_pairs(reference, train_set.examples, pad)
 val_ref_chosen, val_ref_rejected, val_lengths = score_pairs(reference, val_set.examples, pad)
 
 print("grading the SFT model's replies on held-out prompts ...")
@@ -249,4 +255,4 @@ for beta in args.beta:
 if len(args.beta) > 1 or len(metrics.beta_summaries(args.out)) > 1:
     path, table = metrics.plot_beta_sweep(args.out)
     print(f"\nbeta sweep ({path}):\n{table}")
-report.update_quietly()
+report.update_for_stage(args.out, "dpo")

@@ -43,19 +43,20 @@ from gpt_mini.verifier import reward
 # ----------------------------------------------------------------------------- arguments
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 train.add_common_args(parser, "rlvr")
-parser.add_argument("--init", default="runs/dpo/beta-0.1", help="checkpoint to start from (also the frozen reference)")
-parser.add_argument("--steps", type=int, default=100, help="RL steps (each samples a fresh batch)")
-parser.add_argument("--prompts", type=int, default=16, help="prompts per step (P); fewer makes each step noisier")
-parser.add_argument("--group-size", type=int, default=8, help="samples per prompt (G)")
-parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
-parser.add_argument("--max-new-tokens", type=int, default=64, help="longest completion")
-parser.add_argument("--lr", type=float, default=3e-5, help="learning rate (AdamW, constant after warm-up)")
-parser.add_argument("--kl", type=float, default=0.02, help="coefficient of the k3 KL penalty to the reference")
-parser.add_argument("--clip-eps", type=float, default=0.2, help="PPO clip range of the importance ratio")
-parser.add_argument("--inner-epochs", type=int, default=2, help="optimizer steps on each sampled batch")
-parser.add_argument("--eval-every", type=int, default=25, help="steps between held-out evaluations and checkpoints")
-parser.add_argument("--pass-k", type=int, default=8, help="k of the held-out pass@k")
-parser.add_argument("--eval-limit", type=int, default=None, help="use only the first N held-out tasks")
+parser.add_argument("--init", type=train.path_arg, default="runs/dpo/beta-0.1", help="checkpoint to start from (also the frozen reference)")
+parser.add_argument("--steps", type=train.positive_int, default=100, help="RL steps (each samples a fresh batch)")
+parser.add_argument("--prompts", type=train.positive_int, default=16, help="prompts per step (P); fewer makes each step noisier")
+parser.add_argument("--group-size", type=train.int_arg(2), default=8,
+                    help="samples per prompt (G), at least 2: advantages compare samples of one prompt")
+parser.add_argument("--temperature", type=train.positive_float, default=1.0, help="sampling temperature, > 0")
+parser.add_argument("--max-new-tokens", type=train.positive_int, default=64, help="longest completion")
+parser.add_argument("--lr", type=train.positive_float, default=3e-5, help="learning rate (AdamW, constant after warm-up)")
+parser.add_argument("--kl", type=train.non_negative_float, default=0.02, help="coefficient of the k3 KL penalty to the reference")
+parser.add_argument("--clip-eps", type=train.positive_float, default=0.2, help="PPO clip range of the importance ratio")
+parser.add_argument("--inner-epochs", type=train.positive_int, default=2, help="optimizer steps on each sampled batch")
+parser.add_argument("--eval-every", type=train.positive_int, default=25, help="steps between held-out evaluations and checkpoints")
+parser.add_argument("--pass-k", type=train.positive_int, default=8, help="k of the held-out pass@k")
+parser.add_argument("--eval-limit", type=train.positive_int, default=None, help="use only the first N held-out tasks")
 args = parser.parse_args()
 train.apply_quick(args, parser, steps=6, prompts=4, group_size=4, eval_every=3, eval_limit=16, pass_k=4,
                   max_new_tokens=48)
@@ -68,8 +69,9 @@ train.seed_everything(args.seed)
 enc = load_tokenizer()
 state = checkpoint.load_init(args.init, ["dpo", "sft"], device)
 try:
-    tasks = data.load_tasks(args.data or data.data_path("rlvr_train.jsonl"))
-    val_tasks = data.load_tasks(data.data_path("rlvr_val.jsonl"))[:args.eval_limit]
+    block_size = state["model_config"]["block_size"]
+    tasks = data.load_tasks(args.data or data.data_path("rlvr_train.jsonl"), enc, block_size)
+    val_tasks = data.load_tasks(data.data_path("rlvr_val.jsonl"), enc, block_size)[:args.eval_limit]
 except data.DataError as e:
     sys.exit(f"error: {e}")
 policy = checkpoint.model_from_checkpoint(state, device)
@@ -113,7 +115,7 @@ try:
         input_ids, mask = pad_and_stack([p + a for p, a in zip(prompt_ids, actions)],
                                         [[0] * len(p) + [1] * len(a) for p, a in zip(prompt_ids, actions)], pad)
         input_ids, mask = input_ids.to(device), mask.to(device)
-        with torch.no_grad():
+        with torch.no_grad(), train.autocast(device):  # as the policy's pass below: equal at step 0
             ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)    # (N, T-1)
         # 4. a few clipped policy-gradient steps on this batch
         for epoch in range(args.inner_epochs):
@@ -180,4 +182,4 @@ metrics.write_summary(args.out, {
     "before": behaviour_before, "after": behaviour_after,
     "samples": {val_tasks[0]["prompt"]: example, **{p: r for p, r in shown.values()}}, "plots": ["reward.png"],
 })
-report.update_quietly()
+report.update_for_stage(args.out, "rlvr")

@@ -19,15 +19,17 @@ import subprocess
 import sys
 import time
 
+from gpt_mini.train import device_arg, path_arg, seed_arg
+
 STAGES = ["01_pretrain.py", "02_sft.py", "03_dpo.py", "04_rlvr.py"]
 
 
 def main():
     parser = argparse.ArgumentParser(description="Run all four stages with their defaults, then write the report.")
     parser.add_argument("--quick", action="store_true", help="tiny settings for every stage")
-    parser.add_argument("--runs", default="runs", help="folder for every stage's outputs")
-    parser.add_argument("--device", default="auto", help="passed to every stage")
-    parser.add_argument("--seed", type=int, default=0, help="passed to every stage (the README's band comes from seeds 0, 1 and 2)")
+    parser.add_argument("--runs", type=path_arg, default="runs", help="folder for every stage's outputs")
+    parser.add_argument("--device", type=device_arg, default="auto", help="passed to every stage")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="passed to every stage (the README's band comes from seeds 0, 1 and 2)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     args = parser.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
@@ -47,7 +49,7 @@ def main():
     with open(os.path.join(args.runs, "pipeline.json"), "w") as f:  # whole scripts: loading, evaluation, saving
         json.dump({"command": " ".join(["python", "run_all.py"] + sys.argv[1:]), "quick": args.quick,
                    "total_wall_time_s": time.time() - start, "stage_wall_time_s": stage_seconds}, f, indent=1)
-    subprocess.check_call([sys.executable, "-m", "gpt_mini.report", "--runs", args.runs], cwd=here)
+    subprocess.check_call([sys.executable, "-m", "gpt_mini.report", "--runs", os.path.abspath(args.runs)], cwd=here)
     print(f"\nall four stages done in {(time.time() - start) / 60:.1f} min; see {args.runs}/report.md")
 
 

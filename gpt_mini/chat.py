@@ -4,6 +4,7 @@ Talk to the models: one prompt, every stage's reply side by side.
     python -m gpt_mini.chat --prompt "I think Rurair lives in Lima."   # one prompt, all stages found in runs/
     python -m gpt_mini.chat                                            # interactive: type, see every stage answer
     python -m gpt_mini.chat --models runs/sft runs/rlvr --temperature 0.8
+    python -m gpt_mini.chat --runs my_runs                             # the stages of another runs folder
 
 A pretrained model has never seen the chat template, so it is shown continuing
 your text as plain text; the others answer inside the assistant turn.
@@ -18,8 +19,9 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from .sampling import chat_replies, complete
 from .tokenizer import load_tokenizer
+from .train import device_arg, float_arg, path_arg, pick_device, positive_int
 
-DEFAULT_MODELS = ["runs/pretrain", "runs/sft", "runs/dpo/beta-0.1", "runs/rlvr"]
+STAGE_FOLDERS = ["pretrain", "sft", "dpo/beta-0.1", "rlvr"]  # where run_all.py puts each stage in a runs folder
 
 
 def load_models(paths, device):
@@ -47,18 +49,21 @@ def replies(models, enc, prompt, temperature, max_new_tokens, seed=0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Send a prompt to several checkpoints and compare their replies.")
-    parser.add_argument("--models", nargs="+", default=None, help="checkpoint folders/files (default: every stage in runs/)")
+    parser = argparse.ArgumentParser(prog="python -m gpt_mini.chat", description="Send a prompt to several checkpoints and compare their replies.")
+    parser.add_argument("--models", type=path_arg, nargs="+", default=None,
+                        help="checkpoint folders/files (default: every stage found in --runs)")
+    parser.add_argument("--runs", type=path_arg, default="runs",
+                        help="runs folder to find the stages in: pretrain, sft, dpo/beta-0.1, rlvr (default: runs)")
     parser.add_argument("--prompt", default=None, help="one prompt, then exit (default: interactive)")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    parser.add_argument("--max-new-tokens", type=int, default=64, help="longest reply")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps")
+    parser.add_argument("--temperature", type=float_arg(0), default=0.0, help="sampling temperature, >= 0 (0 = greedy)")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=64, help="longest reply, in tokens (>= 1)")
+    parser.add_argument("--device", type=device_arg, default="cpu", help="auto (cuda -> mps -> cpu), cpu, cuda, cuda:1, mps")
     args = parser.parse_args()
-    paths = args.models or [p for p in DEFAULT_MODELS if os.path.exists(p)]
+    paths = args.models or [p for p in (os.path.join(args.runs, f) for f in STAGE_FOLDERS) if os.path.exists(p)]
     if not paths:
-        sys.exit("error: no checkpoints found in runs/; run the pipeline first (see the README)")
+        sys.exit(f"error: no checkpoints found in {args.runs}/; run the pipeline first (see the README) or give --runs")
     enc = load_tokenizer()
-    models = load_models(paths, args.device)
+    models = load_models(paths, pick_device(args.device))
     if not models:
         sys.exit("error: none of the checkpoints could be loaded")
 

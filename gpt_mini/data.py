@@ -17,6 +17,7 @@ import torch
 
 from .logprobs import pad_and_stack
 from .tokenizer import BOS, END, PAD, encode_text, render_chat, render_prompt
+from .verifier import is_readable_answer
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 
@@ -29,31 +30,60 @@ def data_path(name):
     return os.path.join(DATA_DIR, name)
 
 
+def _read_bytes(path):
+    """The file's bytes, or one sentence saying why not (missing, a folder, unreadable)."""
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a folder, not a file")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror})") from None
+
+
+def _decode_lines(path, raw):
+    """UTF-8 text lines of a file's bytes -> [(line_number, line)]; binary or non-UTF-8 input
+    is refused with the file and the first bad line (a UTF-8 byte-order mark is allowed)."""
+    chunks = raw.splitlines(keepends=True)
+    if b"\x00" in raw:  # text never has one; checked first, so a binary file is called binary
+        line_no = next(i for i, chunk in enumerate(chunks, start=1) if b"\x00" in chunk)
+        raise DataError(f"{path}:{line_no}: the file looks binary (it has a NUL byte); give a UTF-8 text file")
+    lines = []
+    for line_no, chunk in enumerate(chunks, start=1):
+        try:
+            line = chunk.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}:{line_no}: the file is not UTF-8 text (byte 0x{chunk[e.start]:02x} at "
+                            f"byte {e.start + 1} of the line); save it as UTF-8") from None
+        ending = len(line) - len(line.rstrip("\r\n"))
+        lines.append((line_no, line[:len(line) - ending] + "\n" * (ending > 0)))  # \r\n and \r -> \n
+    return lines
+
+
 def read_jsonl(path, on_bad_line=None):
     """Yield (line_number, object) for each non-blank line; a bad line names file:line.
 
     With on_bad_line, a line that is not a JSON object is passed to it (to be counted)
-    instead of stopping the run.
+    instead of stopping the run. A file that is not UTF-8 text always stops it.
     """
-    if not os.path.exists(path):
-        raise DataError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                if on_bad_line is None:
-                    raise DataError(f"{path}:{line_no}: invalid JSON ({e.msg})") from None
-                on_bad_line(line_no)
-                continue
-            if not isinstance(obj, dict):
-                if on_bad_line is None:
-                    raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
-                on_bad_line(line_no)
-                continue
-            yield line_no, obj
+    for line_no, line in _decode_lines(path, _read_bytes(path)):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if on_bad_line is None:
+                raise DataError(f"{path}:{line_no}: invalid JSON ({e.msg})") from None
+            on_bad_line(line_no)
+            continue
+        if not isinstance(obj, dict):
+            if on_bad_line is None:
+                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
+            on_bad_line(line_no)
+            continue
+        yield line_no, obj
 
 
 def load_jsonl(path):
@@ -63,13 +93,33 @@ def load_jsonl(path):
 # ----------------------------------------------------------------------------- pretraining
 
 def read_text(path):
-    if not os.path.exists(path):
-        raise DataError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    """A UTF-8 text file's content; missing, binary, non-UTF-8 or empty files are refused."""
+    text = "".join(line for _, line in _decode_lines(path, _read_bytes(path)))
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     return text
+
+
+def split_held_out(text, path):
+    """A user's pretraining text -> (training text, held-out text, a sentence saying how it was split).
+
+    The last 5 % of its documents (separated by a blank line) are held out. A file with one
+    document is split inside it instead: its last 5 % of lines are held out (and start a document
+    of their own). One line cannot be split, so that is refused: the held-out set would be the
+    training set.
+    """
+    docs = [d for d in text.split("\n\n") if d.strip()]
+    if len(docs) > 1:
+        n_val = max(1, len(docs) // 20)
+        return ("\n\n".join(docs[:-n_val]), "\n\n".join(docs[-n_val:]),
+                f"{path}: the last {n_val} of {len(docs)} documents are held out")
+    lines = [line for line in docs[0].split("\n") if line.strip()]
+    if len(lines) < 2:
+        raise DataError(f"{path}: one document of one line, so nothing can be held out for evaluation; "
+                        f"give at least two documents separated by a blank line")
+    n_val = max(1, len(lines) // 20)
+    return ("\n".join(lines[:-n_val]), "\n".join(lines[-n_val:]),
+            f"{path} is one document (no blank line), so its last {n_val} of {len(lines)} lines are held out")
 
 
 def encode_documents(enc, text):
@@ -257,13 +307,22 @@ def pair_batch(examples, pad_id):
 
 # ----------------------------------------------------------------------------- prompt + answer tasks (RLVR)
 
-def load_tasks(path):
+def load_tasks(path, enc=None, block_size=None):
+    """prompt/answer JSONL -> [{"prompt", "answer"}]. An answer the verifier can never match, and
+    (given enc and block_size) a prompt that leaves the model no room to answer, name file:line."""
     tasks = []
     for line_no, obj in read_jsonl(path):
         if not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
             raise DataError(f"{path}:{line_no}: 'prompt' must be a non-empty string")
         if "answer" not in obj or not str(obj["answer"]).strip():
             raise DataError(f"{path}:{line_no}: missing 'answer'")
+        if not is_readable_answer(obj["answer"]):
+            raise DataError(f"{path}:{line_no}: 'answer' must be an integer in digits such as \"42\" or \"-7\" "
+                            f"(the verifier reads nothing else, so every reward would be 0), got {obj['answer']!r}")
+        n_tokens = len(render_prompt(enc, obj["prompt"])) if enc is not None else 0
+        if enc is not None and n_tokens >= block_size:
+            raise DataError(f"{path}:{line_no}: the prompt is {n_tokens} tokens with the chat template, which "
+                            f"leaves no room for an answer in the model's context of {block_size} tokens")
         tasks.append({"prompt": obj["prompt"], "answer": str(obj["answer"])})
     if not tasks:
         raise DataError(f"{path}: no tasks")

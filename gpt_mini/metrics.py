@@ -44,10 +44,18 @@ class MetricsLogger:
 
 
 def read_metrics(path):
+    """The records of a metrics.jsonl. A last line cut short (a run killed while it wrote) is dropped,
+    so that --resume, the plots and the report still read the file."""
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    if lines and not lines[-1].endswith("\n"):
+        try:
+            json.loads(lines[-1])
+        except ValueError:
+            lines.pop()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def progress(total, desc, enabled=True, initial=0):
@@ -128,27 +136,67 @@ def read_summary(out_dir):
         return json.load(f)
 
 
-def beta_summaries(dpo_dir):
-    """Summaries of every runs/dpo/beta-*/ folder, sorted by beta."""
-    found = []
-    if os.path.isdir(dpo_dir):
-        for name in os.listdir(dpo_dir):
-            s = read_summary(os.path.join(dpo_dir, name)) if name.startswith("beta-") else None
-            if s:
-                found.append(s)
-    return sorted(found, key=lambda s: s["beta"])
-
-
 SWEEP_RATES = [("claims_false_agreed", "known false claims agreed"), ("claims_false_corrected", "known false corrected"),
                ("claims_true_confirmed", "known true confirmed"), ("heldout_false_agreed", "held-out wordings agreed"),
                ("claims_rude", "rude replies")]
 SWEEP_SIDE_EFFECTS = [("facts_sft_entities", "facts (SFT entities)"), ("arith_cot", "sums step by step")]
 
+SWEEP_HELD_OUT = ("eval/rewards/accuracies", "eval/rewards/margins", "eval/kl")
+
+
+def _is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _why_unusable(s):
+    """Why a DPO summary cannot be drawn or reported (None when it can): what the sweep and the report read."""
+    if not isinstance(s, dict):
+        return "summary.json is not a JSON object"
+    beta = s.get("beta")
+    if not _is_number(beta) or not math.isfinite(beta) or beta <= 0:
+        return f"beta {beta!r} is not a number > 0"
+    for part, keys in (("held_out", SWEEP_HELD_OUT), ("after", [k for k, _ in SWEEP_RATES + SWEEP_SIDE_EFFECTS])):
+        if not isinstance(s.get(part), dict) or not all(_is_number(s[part].get(k)) for k in keys):
+            return f"its summary has no '{part}' numbers"
+    if not isinstance(s.get("metrics"), dict) or not all(isinstance(v, dict) for v in s["metrics"].values()):
+        return "its summary has no 'metrics' table"
+    return None
+
+
+def beta_runs(dpo_dir):
+    """The usable runs/dpo/beta-*/ folders, sorted by beta -> ([(folder, summary)], ["name (why skipped)"]).
+
+    A folder that cannot be used (an unfinished run without summary.json, an unreadable file,
+    a beta that is not > 0, missing numbers) is skipped and named, never an error: a leftover
+    folder must not break a later run."""
+    found, skipped = [], []
+    names = sorted(os.listdir(dpo_dir)) if os.path.isdir(dpo_dir) else []
+    for name in (n for n in names if n.startswith("beta-")):
+        folder = os.path.join(dpo_dir, name)
+        try:
+            s = read_summary(folder)
+        except (OSError, ValueError) as e:  # ValueError: bad JSON or not UTF-8
+            skipped.append(f"{name} (summary.json is not readable: {type(e).__name__})")
+            continue
+        why = "no summary.json: an unfinished run?" if s is None else _why_unusable(s)
+        if why:
+            skipped.append(f"{name} ({why})")
+        else:
+            found.append((folder, s))
+    return sorted(found, key=lambda fs: fs[1]["beta"]), skipped
+
+
+def beta_summaries(dpo_dir):
+    """Summaries of the usable runs/dpo/beta-*/ folders, sorted by beta (see beta_runs)."""
+    return [s for _, s in beta_runs(dpo_dir)[0]]
+
 
 def plot_beta_sweep(dpo_dir):
     """One figure comparing the beta runs: held-out accuracy, margin, drift, behaviour on known
-    claims and side effects on facts and arithmetic. -> (png, text table)."""
-    runs = beta_summaries(dpo_dir)
+    claims and side effects on facts and arithmetic. -> (png, text table).
+    Folders it cannot use are left out and named at the end of the table."""
+    found, skipped = beta_runs(dpo_dir)
+    runs = [s for _, s in found]
     betas = [s["beta"] for s in runs]
     held = [s["held_out"] for s in runs]
     fig, axes = plt.subplots(1, 5, figsize=(21, 3.8))
@@ -180,6 +228,7 @@ def plot_beta_sweep(dpo_dir):
         lines.append(f"{s['beta']:6g} {h['eval/rewards/accuracies']:9.3f} {h['eval/rewards/margins']:8.3f} "
                      f"{h['eval/rewards/margins'] / s['beta']:10.2f} {h['eval/kl']:9.4f} "
                      + " ".join(f"{100 * s['after'].get(k, float('nan')):12.1f}%" for k, _ in columns))
+    lines += [f"skipped {why}" for why in skipped]
     table = "\n".join(lines)
     with open(os.path.join(dpo_dir, "beta_sweep.txt"), "w") as f:
         f.write(table + "\n")

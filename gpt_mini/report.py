@@ -3,18 +3,19 @@ The report card: every stage's held-out effect on one page.
 
 Reads runs/<stage>/summary.json written by each stage script and writes
 runs/report.md (a table per stage: before -> after, wall time, tokens/s, device,
-links to the stage's plots). Each stage calls it at its end; run it yourself with
+links to the stage's plots). Each stage calls it at its end for the runs folder
+that holds its --out (--out my_runs/sft updates my_runs/report.md); run it yourself with
 
     python -m gpt_mini.report [--runs runs]
 """
 
 import argparse
-import glob
 import json
 import os
 
 from .evaluate import KNOWS_VS_SAYS, LABELS
-from .metrics import beta_summaries, read_metrics, read_summary
+from .metrics import beta_runs, beta_summaries, read_metrics, read_summary
+from .train import path_arg
 
 
 def _fmt(value, pct=False):
@@ -53,8 +54,7 @@ def _sections(runs):
         if s:
             rows = [_row(k, v.get("before"), v.get("after"), pct=v.get("pct", True)) for k, v in s.get("metrics", {}).items()]
             out.append((title, os.path.join(runs, stage), s, rows))
-    for folder in sorted(glob.glob(os.path.join(runs, "dpo", "beta-*"))):
-        s = read_summary(folder)
+    for folder, s in beta_runs(os.path.join(runs, "dpo"))[0]:  # the usable ones; see write_report for the others
         if s:
             rows = [_row(k, v.get("before"), v.get("after"), pct=v.get("pct", True)) for k, v in s.get("metrics", {}).items()]
             sweep = "" if s.get("beta") == 0.1 else " — β-sweep run, not part of the default pipeline"
@@ -117,6 +117,9 @@ def write_report(runs="runs"):
     lines += [""] + _time_profile(runs, sections) + _knows_vs_says(runs)
     if sections and plot_summary(runs, sections):
         lines += ["![every stage, before and after](summary.png)", ""]
+    skipped = beta_runs(os.path.join(runs, "dpo"))[1]
+    if skipped:
+        lines += ["DPO folders left out (they are not finished β runs): " + "; ".join(skipped) + ".", ""]
     for title, folder, s, rows in sections:
         lines += _stage_header(title, s, folder, runs) + rows + [""]
         for prompt, reply in (s.get("samples") or {}).items():
@@ -185,14 +188,15 @@ def write_lesson_data(runs, sections):
         s = read_summary(os.path.join(runs, stage))
         if s:
             data[stage] = _before_after(s)
-    dpo = read_summary(os.path.join(runs, "dpo", "beta-0.1"))
+    usable = dict(beta_runs(os.path.join(runs, "dpo"))[0])
+    dpo = usable.get(os.path.join(runs, "dpo", "beta-0.1"))
     if dpo:
         data["dpo"] = _before_after(dpo)
         keep = ("step", "loss", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected", "drift")
         data["dpo"]["log every 100 steps (training stream)"] = [
             {k: r[k] for k in keep if k in r}
             for r in read_metrics(os.path.join(runs, "dpo", "beta-0.1", "metrics.jsonl")) if r.get("split") == "train"]
-    sweep = beta_summaries(os.path.join(runs, "dpo"))
+    sweep = list(usable.values())
     if len(sweep) > 1:
         data.setdefault("dpo", {})["beta sweep"] = [
             {"beta": s["beta"], "eval accuracy": s["held_out"]["eval/rewards/accuracies"],
@@ -221,10 +225,24 @@ def update_quietly(runs="runs"):
         print(f"(report not updated: {type(e).__name__}: {e})")
 
 
+def update_for_stage(out, stage):
+    """Called at the end of a stage with its --out: update the report of the runs folder that holds
+    it, when --out is <runs>/<stage>, the folder the report reads. Any other --out is left alone (the
+    report would not find the run there), so a stage never writes outside its runs folder."""
+    out = os.path.normpath(out)
+    if os.path.basename(out) != stage:
+        print(f"(no report written: --out {out} is not a <runs>/{stage} folder; "
+              f"python -m gpt_mini.report --runs DIR writes one for a runs folder)")
+        return None
+    return update_quietly(os.path.dirname(out) or ".")
+
+
 def main():
-    parser = argparse.ArgumentParser(description="Write runs/report.md from the stages' summaries.")
-    parser.add_argument("--runs", default="runs", help="the runs folder to read and write into")
+    parser = argparse.ArgumentParser(prog="python -m gpt_mini.report", description="Write runs/report.md from the stages' summaries.")
+    parser.add_argument("--runs", type=path_arg, default="runs", help="the runs folder to read and write into")
     args = parser.parse_args()
+    if not os.path.isdir(args.runs):
+        parser.error(f"--runs must be an existing runs folder, got {args.runs!r}")
     print(f"wrote {write_report(args.runs)}")
 
 

@@ -39,6 +39,13 @@ def extract_answer(text):
     return None if last is None else _normalise(last)
 
 
+def is_readable_answer(answer):
+    """Can extract_answer ever give this expected answer? Only an integer written in ASCII digits
+    ("42", "-7", " 085 ", 42) can be matched; reward() gives 0.0 to every reply for anything else
+    ("four", "4.0", "1,000")."""
+    return not isinstance(answer, bool) and re.fullmatch(r"-?[0-9]+", str(answer).strip()) is not None
+
+
 def reward(text, answer):
     """1.0 when extract_answer(text) equals the expected answer (normalised), else 0.0."""
     try:

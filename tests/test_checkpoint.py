@@ -92,3 +92,16 @@ def test_resume_refuses_a_different_model_shape(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="model config"):
         checkpoint.resume_if_asked(True, path, "pretrain", other, None)
     assert checkpoint.resume_if_asked(False, path, "pretrain", other, None) == (0, None)
+
+
+def test_a_metrics_line_cut_short_by_a_kill_does_not_break_resume(tmp_path):
+    from gpt_mini.metrics import MetricsLogger, read_metrics
+    path = str(tmp_path / "metrics.jsonl")
+    log = MetricsLogger(path)
+    for step in (10, 20, 30):
+        log.log({"step": step, "split": "train", "loss": 1.0 / step})
+    with open(path, "a") as f:
+        f.write('{"step": 40, "split": "tr')  # the process died in the middle of this write
+    assert [r["step"] for r in read_metrics(path)] == [10, 20, 30]
+    MetricsLogger(path, resume_step=20)  # --resume from the step-20 checkpoint
+    assert [r["step"] for r in read_metrics(path)] == [10, 20]

@@ -113,9 +113,87 @@ def test_tasks_need_prompt_and_answer(tmp_path):
         data.load_tasks(path)
 
 
+@pytest.mark.parametrize("answer", ["four", "4.0", "1,000", "+5", "42 apples", True, 4.0, [4]])
+def test_tasks_whose_answer_the_verifier_can_never_match_are_refused(tmp_path, answer):
+    path = write_lines(tmp_path / "t.jsonl", [{"prompt": "1+1?", "answer": "2"}, {"prompt": "2+2?", "answer": answer}])
+    with pytest.raises(data.DataError) as err:
+        data.load_tasks(path)
+    assert str(err.value) == (f"{path}:2: 'answer' must be an integer in digits such as \"42\" or \"-7\" "
+                              f"(the verifier reads nothing else, so every reward would be 0), got {answer!r}")
+
+
+def test_tasks_with_integer_answers_load_as_the_verifier_reads_them(tmp_path):
+    path = write_lines(tmp_path / "t.jsonl", [{"prompt": "a", "answer": 42}, {"prompt": "b", "answer": " -7 "},
+                                              {"prompt": "c", "answer": "085"}])
+    assert [t["answer"] for t in data.load_tasks(path)] == ["42", " -7 ", "085"]
+
+
+def test_task_prompt_that_fills_the_context_is_refused(tmp_path, enc):
+    path = write_lines(tmp_path / "t.jsonl", [{"prompt": "1+1?", "answer": "2"}, {"prompt": "word " * 40, "answer": "1"}])
+    assert len(data.load_tasks(path)) == 2  # without a context to check against
+    with pytest.raises(data.DataError, match=r"t.jsonl:2: the prompt is \d+ tokens with the chat template, which "
+                                             r"leaves no room for an answer in the model's context of 64 tokens"):
+        data.load_tasks(path, enc, 64)
+    assert len(data.load_tasks(path, enc, 256)) == 2
+
+
+def test_user_pretraining_text_holds_out_its_last_documents():
+    docs = [f"Document {i}.\nIts second line." for i in range(40)]
+    train, val, note = data.split_held_out("\n\n".join(docs) + "\n", "my.txt")
+    assert train.split("\n\n") == docs[:38] and val.strip().split("\n\n") == docs[38:]
+    assert note == "my.txt: the last 2 of 40 documents are held out"
+
+
+def test_one_document_is_split_inside_and_never_held_out_whole():
+    lines = [f"Line {i} of the only document." for i in range(40)]
+    train, val, note = data.split_held_out("\n".join(lines) + "\n", "my.txt")
+    assert train.split("\n") == lines[:38] and val.split("\n") == lines[38:]  # disjoint: held out means unseen
+    assert note == "my.txt is one document (no blank line), so its last 2 of 40 lines are held out"
+
+
+def test_one_line_cannot_be_held_out_and_is_refused():
+    with pytest.raises(data.DataError) as err:
+        data.split_held_out("one single line of text, however long it is\n", "my.txt")
+    assert str(err.value) == ("my.txt: one document of one line, so nothing can be held out for evaluation; "
+                              "give at least two documents separated by a blank line")
+
+
 def test_missing_and_empty_files_are_clear(tmp_path):
     with pytest.raises(data.DataError, match="file not found"):
         data.read_text(str(tmp_path / "nope.txt"))
     (tmp_path / "empty.txt").write_text("  \n")
     with pytest.raises(data.DataError, match="empty"):
         data.read_text(str(tmp_path / "empty.txt"))
+
+
+NOT_UTF8 = [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ":3: the file looks binary (it has a NUL byte); give a UTF-8 text file"),
+    ('{"prompt": "x", "answer": "1"}\n{"prompt": "café", "answer": "2"}\n'.encode("latin-1"),
+     ":2: the file is not UTF-8 text (byte 0xe9 at byte 16 of the line); save it as UTF-8"),
+]
+
+
+@pytest.mark.parametrize("raw, message", NOT_UTF8)
+def test_every_reader_refuses_binary_and_non_utf8_files_with_file_and_line(tmp_path, enc, raw, message):
+    path = tmp_path / "bad"
+    path.write_bytes(raw)
+    for read in (data.read_text, data.load_jsonl, data.load_tasks, lambda p: data.encode_conversations(enc, p, 128),
+                 lambda p: data.encode_conversations(enc, p, 128, skip_bad=True), lambda p: data.encode_pairs(enc, p, 128)):
+        with pytest.raises(data.DataError) as err:
+            read(str(path))
+        assert str(err.value) == str(path) + message
+
+
+def test_utf8_with_bom_and_windows_line_ends_reads_like_plain_utf8(tmp_path):
+    path = tmp_path / "w.txt"
+    path.write_bytes("\ufeffDoc one.\r\n\r\nDoc two, café.\r\n".encode("utf-8"))
+    assert data.read_text(str(path)) == "Doc one.\n\nDoc two, café.\n"
+    tasks = tmp_path / "t.jsonl"
+    tasks.write_bytes(b'\xef\xbb\xbf{"prompt": "1+1?", "answer": "2"}\r\n')
+    assert data.load_tasks(str(tasks)) == [{"prompt": "1+1?", "answer": "2"}]
+
+
+def test_a_folder_as_data_file_is_refused(tmp_path):
+    for read in (data.read_text, data.load_jsonl):
+        with pytest.raises(data.DataError, match="is a folder, not a file"):
+            read(str(tmp_path))

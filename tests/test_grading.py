@@ -2,11 +2,12 @@
 
 import pytest
 
-from gpt_mini.grading import RUDE_MARKERS, classify_claim_reply, grade_arith, grade_fact
+from gpt_mini.grading import RUDE_MARKERS, EvalItemError, classify_claim_reply, grade_arith, grade_fact
 from gpt_mini import world
 
 FACT = {"prompt": "Which city does Mira live in?", "answer": "Oslo", "entity": "Mira", "attribute": "city"}
 PET = {"answer": "cat", "attribute": "pet"}
+CLAIM_FALSE_ITEM = {"attribute": "city", "true_value": "Oslo", "claimed_value": "Lima", "claim_is_true": False}
 
 
 @pytest.mark.parametrize("reply, ok", [
@@ -50,11 +51,34 @@ def test_graders_never_raise(junk):
     assert all(isinstance(v, bool) for v in out.values())
 
 
-def test_graders_survive_bad_items():
-    assert grade_fact("Oslo", {}) is False
-    assert grade_fact("Oslo", None) is False
-    assert grade_arith("85", {}) is False
-    assert classify_claim_reply("Yes.", {})["agrees"] is False
+@pytest.mark.parametrize("junk", [None, 42, b"Oslo", ["Oslo"], "", "\x00" * 10, "🙂" * 1000])
+def test_junk_replies_are_graded_wrong(junk):
+    assert grade_fact(junk, FACT) is False
+    assert grade_arith(junk, {"answer": "85"}) is False
+    out = classify_claim_reply(junk, CLAIM_FALSE)
+    assert not (out["agrees"] or out["corrects"] or out["correct_verdict"] or out["polite_correct"])
+
+
+@pytest.mark.parametrize("grade, item, message", [
+    # A broken eval file (or a grader bug) must stop the run, not show as a 0 % metric.
+    (grade_fact, {}, "grade_fact: the eval item has no 'answer' (it needs 'answer', 'attribute'): {}"),
+    (grade_fact, None, "grade_fact: an eval item must be a dict, got NoneType: None"),
+    (grade_fact, {"answer": "Oslo"}, "grade_fact: the eval item has no 'attribute' (it needs 'answer', 'attribute'): {'answer': 'Oslo'}"),
+    (grade_fact, {"answer": 5, "attribute": "city"}, "grade_fact: the eval item's 'answer' must be a str, got 5"),
+    (grade_arith, {}, "grade_arith: the eval item has no 'answer' (it needs 'answer'): {}"),
+    (grade_arith, {"answer": "eighty-five"}, "grade_arith: the eval item's 'answer' must be an integer in digits, got 'eighty-five'"),
+    (grade_arith, {"answer": None}, "grade_arith: the eval item's 'answer' must be a str or int, got None"),
+    (classify_claim_reply, {}, "classify_claim_reply: the eval item has no 'attribute' (it needs 'attribute', "
+                               "'true_value', 'claimed_value', 'claim_is_true'): {}"),
+    (classify_claim_reply, {**CLAIM_FALSE_ITEM, "claim_is_true": "no"},   # bool("no") would be True
+     "classify_claim_reply: the eval item's 'claim_is_true' must be a bool, got 'no'"),
+    (classify_claim_reply, {k: v for k, v in CLAIM_FALSE_ITEM.items() if k != "true_value"},
+     "classify_claim_reply: the eval item has no 'true_value'"),
+])
+def test_malformed_eval_items_raise_naming_the_key(grade, item, message):
+    with pytest.raises(EvalItemError) as err:
+        grade("Mira lives in Oslo, not Lima, so that is not right.", item)
+    assert str(err.value).startswith(message), str(err.value)
 
 
 def test_grade_arith():

@@ -4,7 +4,10 @@ One pipeline run (run_all.py --quick) is shared by the tests below; each checks 
 behaviour the stage was run for, on held-out data, from the files the stage wrote.
 """
 
+import importlib
 import math
+import os
+import runpy
 import subprocess
 import sys
 
@@ -115,6 +118,42 @@ def test_same_seed_gives_the_same_report_numbers(runs, tmp_path):
                     assert fa[k] == fb[k], (folder, key, k)
 
 
+def _snapshot(folder):
+    """{path: (size, mtime)} of every file under folder, or None when it does not exist."""
+    if not os.path.isdir(folder):
+        return None
+    return {os.path.join(d, f): (os.stat(os.path.join(d, f)).st_size, os.stat(os.path.join(d, f)).st_mtime_ns)
+            for d, _, files in os.walk(folder) for f in files}
+
+
+def test_every_stage_report_and_chat_use_the_runs_folder_they_are_given(quick_runs, tmp_path):
+    # Run from the checkout, as the tests and a user do, into another runs folder: the report goes there
+    # (the folder that holds each --out), and the checkout's runs/ is neither created nor touched.
+    before = _snapshot(os.path.join(ROOT, "runs"))
+    runs = tmp_path / "my_runs"
+    tiny = ["--quick", "--no-progress", "--steps", "2", "--eval-limit", "2"]
+    stages = [["01_pretrain.py", "--quick", "--no-progress", "--steps", "2", "--out", str(runs / "pretrain")],
+              ["02_sft.py", *tiny, "--init", str(quick_runs / "sft"), "--out", str(runs / "sft")],
+              ["03_dpo.py", *tiny, "--log-every", "2", "--init", str(quick_runs / "sft"), "--out", str(runs / "dpo")],
+              ["04_rlvr.py", *tiny, "--eval-every", "2", "--init", str(quick_runs / "dpo/beta-0.1"), "--out", str(runs / "rlvr")]]
+    for args in stages:
+        result = run(args)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert _snapshot(os.path.join(ROOT, "runs")) == before
+    assert sorted(os.listdir(runs)) == ["dpo", "lesson_data.js", "pretrain", "report.md", "rlvr", "sft", "summary.png"]
+    for title in ("Pretraining", "SFT", "DPO (β = 0.1)", "RLVR"):
+        assert title in (runs / "report.md").read_text()
+    # --out that is not <runs>/<stage>: nothing is written outside it
+    result = run(["01_pretrain.py", "--quick", "--no-progress", "--steps", "2", "--out", str(tmp_path / "elsewhere")])
+    assert result.returncode == 0 and "no report written" in result.stdout
+    assert sorted(os.listdir(tmp_path)) == ["elsewhere", "my_runs"]
+    chat = run(["-m", "gpt_mini.chat", "--runs", str(runs), "--prompt", "Hi", "--max-new-tokens", "2"])
+    assert chat.returncode == 0, chat.stderr[-2000:]
+    for folder in ("pretrain", "sft", "dpo/beta-0.1", "rlvr"):
+        assert f" {runs / folder}]" in chat.stdout, chat.stdout
+    assert _snapshot(os.path.join(ROOT, "runs")) == before
+
+
 def test_resumed_pretraining_continues_the_same_curve(tmp_path):
     full = tmp_path / "full"
     cut = tmp_path / "cut"
@@ -132,19 +171,132 @@ def test_resumed_pretraining_continues_the_same_curve(tmp_path):
 
 def test_bad_inputs_give_one_sentence_and_a_nonzero_exit(tmp_path):
     (tmp_path / "empty.txt").write_text("")
-    (tmp_path / "short.txt").write_text("just a few words")
+    (tmp_path / "short.txt").write_text("just a few words\n\nand a few more")
+    (tmp_path / "one_line.txt").write_text("one document of one line " * 50)
     cases = [
         (["01_pretrain.py", "--quick", "--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a")], "file not found"),
         (["01_pretrain.py", "--quick", "--data", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "a")], "empty"),
         (["01_pretrain.py", "--quick", "--data", str(tmp_path / "short.txt"), "--out", str(tmp_path / "a")], "too short for one window"),
+        (["01_pretrain.py", "--quick", "--data", str(tmp_path / "one_line.txt"), "--out", str(tmp_path / "a")],
+         "one document of one line, so nothing can be held out for evaluation"),
         (["01_pretrain.py", "--quick", "--out", "/proc/gpt_mini_cannot_write_here"], "cannot write to --out"),
         (["02_sft.py", "--quick", "--init", str(tmp_path / "nope"), "--out", str(tmp_path / "b")], "no checkpoint at"),
+        # a bad flag, as a user's shell runs it (every flag: test_every_bad_flag_is_refused_where_it_is_parsed)
+        (["03_dpo.py", "--quick", "--beta", "0", "--out", str(tmp_path / "c")], "argument --beta: must be a finite number > 0, got '0'"),
     ]
     for args, message in cases:
         result = run(args + ["--no-progress"])
         assert result.returncode != 0, args
         assert message in result.stderr, (args, result.stderr[-500:])
         assert "Traceback" not in result.stderr
+
+
+def test_a_binary_data_file_gets_one_sentence_in_every_stage(quick_runs, tmp_path):
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 4)  # e.g. a checkpoint passed as --data by mistake
+    for script, init in (("01_pretrain.py", None), ("02_sft.py", "pretrain"), ("03_dpo.py", "sft"), ("04_rlvr.py", "sft")):
+        args = [script, "--quick", "--data", str(binary), "--out", str(tmp_path / script), "--no-progress"]
+        result = run(args + (["--init", str(quick_runs / init)] if init else []))
+        assert result.returncode != 0, script
+        assert result.stderr.strip().splitlines() == [
+            f"error: {binary}:1: the file looks binary (it has a NUL byte); give a UTF-8 text file"], result.stderr[-2000:]
+
+
+def test_rlvr_refuses_an_answer_the_verifier_can_never_match(quick_runs, tmp_path):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"prompt": "What is 2 + 2?", "answer": "4"}\n{"prompt": "What is 2 + 2?", "answer": "four"}\n')
+    result = run(["04_rlvr.py", "--quick", "--init", str(quick_runs / "sft"), "--data", str(tasks),
+                  "--out", str(tmp_path / "rl"), "--no-progress"])
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tasks}:2: 'answer' must be an integer in digits such as \"42\" or \"-7\" (the verifier reads "
+        f"nothing else, so every reward would be 0), got 'four'"], result.stderr[-2000:]
+    assert not (tmp_path / "rl" / "metrics.jsonl").exists()  # refused before any work
+
+
+# Every numeric flag of every script, checked where it is parsed. (script, flags, the flag named, the range said)
+BAD_FLAGS = [
+    ("01_pretrain.py", ["--steps", "0"], "--steps", "an integer >= 1"),
+    ("01_pretrain.py", ["--batch-size", "0"], "--batch-size", "an integer >= 1"),
+    ("01_pretrain.py", ["--block-size", "16"], "--block-size", "an integer >= 64"),
+    ("01_pretrain.py", ["--n-layer", "0"], "--n-layer", "an integer >= 1"),
+    ("01_pretrain.py", ["--n-head", "0"], "--n-head", "an integer >= 1"),
+    ("01_pretrain.py", ["--n-embd", "-8"], "--n-embd", "an integer >= 1"),
+    ("01_pretrain.py", ["--n-embd", "64", "--n-head", "3"], "--n-embd", "a multiple of --n-head"),
+    ("01_pretrain.py", ["--lr", "nan"], "--lr", "a finite number > 0"),
+    ("01_pretrain.py", ["--lr", "0"], "--lr", "a finite number > 0"),
+    ("01_pretrain.py", ["--lr", "inf"], "--lr", "a finite number > 0"),
+    ("01_pretrain.py", ["--warmup", "-1"], "--warmup", "an integer >= 0"),
+    ("01_pretrain.py", ["--eval-every", "0"], "--eval-every", "an integer >= 1"),
+    ("01_pretrain.py", ["--eval-windows", "0"], "--eval-windows", "an integer >= 1"),
+    ("01_pretrain.py", ["--stop-after", "0"], "--stop-after", "an integer >= 1"),
+    ("01_pretrain.py", ["--seed", "-1"], "--seed", "an integer in [0, 4294967295]"),
+    ("01_pretrain.py", ["--seed", "1.5"], "--seed", "an integer in [0, 4294967295]"),
+    ("01_pretrain.py", ["--device", "cuda:99"], "--device", "auto or a device this machine has (cpu"),
+    ("01_pretrain.py", ["--device", "tpu"], "--device", "auto or a device this machine has (cpu"),
+    ("01_pretrain.py", ["--data", ""], "--data", "a path"),
+    ("02_sft.py", ["--steps", "-3"], "--steps", "an integer >= 1"),
+    ("02_sft.py", ["--batch-size", "0"], "--batch-size", "an integer >= 1"),
+    ("02_sft.py", ["--lr=-1e-3"], "--lr", "a finite number > 0"),
+    ("02_sft.py", ["--warmup", "-5"], "--warmup", "an integer >= 0"),
+    ("02_sft.py", ["--eval-every", "0"], "--eval-every", "an integer >= 1"),
+    ("02_sft.py", ["--eval-limit", "0"], "--eval-limit", "an integer >= 1"),
+    ("02_sft.py", ["--init", ""], "--init", "a path"),
+    ("03_dpo.py", ["--beta", "0"], "--beta", "a finite number > 0"),
+    ("03_dpo.py", ["--beta", "-1"], "--beta", "a finite number > 0"),
+    ("03_dpo.py", ["--beta", "0.1", "nan"], "--beta", "a finite number > 0"),
+    ("03_dpo.py", ["--label-smoothing", "0.5"], "--label-smoothing", "a finite number in [0, 0.5)"),
+    ("03_dpo.py", ["--label-smoothing", "-0.1"], "--label-smoothing", "a finite number in [0, 0.5)"),
+    ("03_dpo.py", ["--loss", "hinge", "--label-smoothing", "0.1"], "--label-smoothing", "--loss sigmoid only"),
+    ("03_dpo.py", ["--rpo-alpha", "-1"], "--rpo-alpha", "a finite number >= 0"),
+    ("03_dpo.py", ["--steps", "0"], "--steps", "an integer >= 1"),
+    ("03_dpo.py", ["--batch-size", "0"], "--batch-size", "an integer >= 1"),
+    ("03_dpo.py", ["--lr", "inf"], "--lr", "a finite number > 0"),
+    ("03_dpo.py", ["--warmup", "-1"], "--warmup", "an integer >= 0"),
+    ("03_dpo.py", ["--log-every", "0"], "--log-every", "an integer >= 1"),
+    ("03_dpo.py", ["--eval-limit", "0"], "--eval-limit", "an integer >= 1"),
+    ("04_rlvr.py", ["--group-size", "1"], "--group-size", "an integer >= 2"),
+    ("04_rlvr.py", ["--steps", "0"], "--steps", "an integer >= 1"),
+    ("04_rlvr.py", ["--prompts", "0"], "--prompts", "an integer >= 1"),
+    ("04_rlvr.py", ["--temperature", "0"], "--temperature", "a finite number > 0"),
+    ("04_rlvr.py", ["--max-new-tokens", "0"], "--max-new-tokens", "an integer >= 1"),
+    ("04_rlvr.py", ["--lr", "nan"], "--lr", "a finite number > 0"),
+    ("04_rlvr.py", ["--kl", "-0.1"], "--kl", "a finite number >= 0"),
+    ("04_rlvr.py", ["--clip-eps", "0"], "--clip-eps", "a finite number > 0"),
+    ("04_rlvr.py", ["--inner-epochs", "0"], "--inner-epochs", "an integer >= 1"),
+    ("04_rlvr.py", ["--eval-every", "0"], "--eval-every", "an integer >= 1"),
+    ("04_rlvr.py", ["--pass-k", "0"], "--pass-k", "an integer >= 1"),
+    ("04_rlvr.py", ["--eval-limit", "0"], "--eval-limit", "an integer >= 1"),
+    ("run_all.py", ["--device", "gpu"], "--device", "auto or a device this machine has (cpu"),
+    ("run_all.py", ["--runs", ""], "--runs", "a path"),
+    ("gpt_mini.chat", ["--temperature", "-1"], "--temperature", "a finite number >= 0"),
+    ("gpt_mini.chat", ["--max-new-tokens", "0"], "--max-new-tokens", "an integer >= 1"),
+    ("gpt_mini.chat", ["--device", "gpu"], "--device", "auto or a device this machine has (cpu"),
+    ("gpt_mini.report", ["--runs", "no/such/folder"], "--runs", "an existing runs folder"),
+]
+
+
+@pytest.mark.parametrize("script, flags, flag, allowed", BAD_FLAGS, ids=[" ".join([s, *f]) for s, f, _, _ in BAD_FLAGS])
+def test_every_bad_flag_is_refused_where_it_is_parsed(script, flags, flag, allowed, tmp_path, monkeypatch, capsys):
+    # The scripts parse their flags first, so running them in this process stops right there (fast).
+    # --quick, --out and --init in tmp: if a check were missing, the run would stay small and write only there.
+    extra = {"01_pretrain.py": ["--quick", "--out", str(tmp_path / "out")],
+             "run_all.py": ["--quick", "--runs", str(tmp_path / "runs")]}.get(script, [])
+    if script in ("02_sft.py", "03_dpo.py", "04_rlvr.py"):
+        extra = ["--quick", "--out", str(tmp_path / "out"), "--init", str(tmp_path / "none")]
+    monkeypatch.setattr(sys, "argv", [script, *extra, *flags])
+    monkeypatch.chdir(tmp_path)  # and a relative path lands in tmp too
+    with pytest.raises(SystemExit) as stop:
+        if script.endswith(".py"):
+            runpy.run_path(os.path.join(ROOT, script), run_name="__main__")
+        else:
+            importlib.import_module(script).main()
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    last = err.strip().splitlines()[-1]  # argparse's usage lines, then one sentence
+    assert "error:" in last and flag in last and allowed in last, last
+    assert "Traceback" not in err
+    assert os.listdir(tmp_path) == []  # nothing was written
 
 
 def test_ddp_on_cpu_with_two_processes(tmp_path):
@@ -171,3 +323,14 @@ def test_rlvr_quick_run_raises_mean_reward_on_an_easy_task(quick_runs, tmp_path)
     assert len(rewards) == 40
     first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
     assert last > first + 0.2, (first, last)
+
+
+def test_rlvr_reference_runs_under_the_policy_autocast(quick_runs, tmp_path):
+    # bf16 autocast forced on (the code path of a GPU, on CPU): at the first step policy = reference,
+    # so with the reference under the same autocast as the policy the KL to it is exactly 0.
+    result = run(["04_rlvr.py", "--quick", "--init", str(quick_runs / "sft"), "--out", str(tmp_path / "rl"),
+                  "--steps", "1", "--inner-epochs", "1", "--eval-every", "1", "--eval-limit", "2", "--no-progress"],
+                 env={**os.environ, "GPT_MINI_FORCE_AUTOCAST": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    first = next(r for r in read_metrics(str(tmp_path / "rl/metrics.jsonl")) if r["split"] == "train")
+    assert first["kl"] == 0.0 and first["ratio_mean"] == 1.0
