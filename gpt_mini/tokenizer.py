@@ -26,7 +26,6 @@ import os
 import re
 
 import tiktoken
-from tiktoken.load import load_tiktoken_bpe
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 DEFAULT_PATH = os.path.join(DATA_DIR, "tokenizer.tiktoken")
@@ -104,11 +103,21 @@ def save_ranks(ranks, path):
     os.replace(tmp, path)
 
 
+def read_ranks(path):
+    """The rank file (one "base64(token) rank" per line, tiktoken's format) -> {token bytes: rank}.
+
+    Read here rather than with tiktoken.load.load_tiktoken_bpe, which caches every file it reads
+    under its path in the system's temp folder: a tokenizer retrained into the same path would
+    then still load as the old one."""
+    with open(path, "rb") as f:
+        return {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in f if line.strip())}
+
+
 def load_tokenizer(path=DEFAULT_PATH):
     """The project's tokenizer as a tiktoken.Encoding; specials follow the learned ranks."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"tokenizer file {path} not found; train one with `python -m gpt_mini.tokenizer --train FILE`")
-    ranks = load_tiktoken_bpe(path)
+    ranks = read_ranks(path)
     specials = {tok: len(ranks) + i for i, tok in enumerate(SPECIAL_TOKENS)}
     return tiktoken.Encoding(name=os.path.basename(path), pat_str=SPLIT_PATTERN,
                              mergeable_ranks=ranks, special_tokens=specials)

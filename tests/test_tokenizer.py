@@ -100,3 +100,13 @@ def test_committed_tokenizer_is_what_the_trainer_makes():
         committed = len(f.readlines())
     assert committed == len(ranks) and os.path.getsize(DEFAULT_PATH) > 0
     assert load_tokenizer()._mergeable_ranks == ranks
+
+
+def test_a_tokenizer_retrained_into_the_same_path_loads_as_the_new_one(tmp_path):
+    # tiktoken's own loader caches files by path in the temp folder; ours must read the file each time
+    path = str(tmp_path / "t.tiktoken")
+    save_ranks(train_bpe("ab ab ab ab cd", 258), path)
+    assert b"ab" in load_tokenizer(path)._mergeable_ranks
+    save_ranks(train_bpe("xy xy xy xy cd", 258), path)
+    ranks = load_tokenizer(path)._mergeable_ranks
+    assert b"xy" in ranks and b"ab" not in ranks
