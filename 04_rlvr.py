@@ -44,7 +44,7 @@ from gpt_mini.verifier import reward
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 train.add_common_args(parser, "rlvr")
 parser.add_argument("--init", type=train.path_arg, default="runs/dpo/beta-0.1", help="checkpoint to start from (also the frozen reference)")
-parser.add_argument("--steps", type=train.positive_int, default=100, help="RL steps (each samples a fresh batch)")
+parser.add_argument("--steps", type=train.positive_int, default=50, help="RL steps (each samples a fresh batch)")
 parser.add_argument("--prompts", type=train.positive_int, default=16, help="prompts per step (P); fewer makes each step noisier")
 parser.add_argument("--group-size", type=train.int_arg(2), default=8,
                     help="samples per prompt (G), at least 2: advantages compare samples of one prompt")

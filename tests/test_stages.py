@@ -86,7 +86,7 @@ def test_rlvr_logs_what_the_issue_names(runs):
     assert {"greedy_accuracy", "pass@4"} <= set(evals[0])
     # side effects: the behaviours RLVR never trains on, graded before and after
     summary = read_summary(str(runs / "rlvr"))
-    for label in ("facts, SFT entities (new wordings)", "false claims agreed with (sycophancy)",
+    for label in ("facts, SFT entities (new wordings)", "known false claims agreed with (sycophancy)",
                   "arithmetic, step by step"):
         assert set(summary["metrics"][label]) == {"before", "after", "pct"}
     assert summary["before"].keys() == summary["after"].keys()
