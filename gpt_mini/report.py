@@ -108,13 +108,67 @@ def _knows_vs_says(runs):
     return lines + [""]
 
 
+BAND_STAGES = (("SFT", "sft"), ("DPO β = 0.1", os.path.join("dpo", "beta-0.1")), ("RLVR", "rlvr"))
+BAND_KEYS = ["knows", "checks_right", "claims_false_agreed", "claims_false_corrected", "claims_true_confirmed",
+             "heldout_false_agreed", "heldout_false_corrected", "heldout_true_confirmed", "claims_rude",
+             "facts_sft_entities", "arith_cot"]
+
+
+def band_rows(folders):
+    """Mean and range over several runs folders (seeds) of the headline figures:
+    -> [(label, [value per folder], unit)], values None where a folder lacks the figure."""
+    rows = []
+    pre = [read_summary(os.path.join(f, "pretrain")) or {} for f in folders]
+    rows.append(("pretrain: held-out loss (nats/token)", [p.get("held_out_loss") for p in pre], ""))
+    for title, stage in BAND_STAGES:
+        after = [(read_summary(os.path.join(f, stage)) or {}).get("after") or {} for f in folders]
+        for key in BAND_KEYS:
+            rows.append((f"{title}: {LABELS[key][0].strip()}", [a.get(key) for a in after], "%"))
+    rl = [(read_summary(os.path.join(f, "rlvr")) or {}).get("metrics") or {} for f in folders]
+    for label in ("held-out greedy accuracy", "held-out accuracy of one sample (T=1)"):
+        rows.append((f"RLVR: {label}", [(m.get(label) or {}).get("after") for m in rl], "%"))
+    walls = []
+    for f in folders:
+        try:
+            with open(os.path.join(f, "pipeline.json"), encoding="utf-8") as fh:
+                walls.append(json.load(fh).get("total_wall_time_s", 0) / 60)
+        except (OSError, ValueError):
+            walls.append(None)
+    rows.append(("run_all.py wall time (min)", walls, ""))
+    return rows
+
+
+def _band(runs):
+    """Markdown: the seeds band, when runs/band.json names the other seeds' runs folders."""
+    try:
+        with open(os.path.join(runs, "band.json"), encoding="utf-8") as f:
+            others = json.load(f)["folders"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    folders = [runs] + [o if os.path.isabs(o) else os.path.join(runs, o) for o in others]
+    names = [os.path.basename(os.path.normpath(f)) or f for f in folders]
+    lines = ["## The band over seeds", "",
+             f"The same pipeline with different seeds ({', '.join(names)}): mean, then the range (min to max). "
+             "Another machine's floating-point order gives another run inside a band like this one, not the same digits.", "",
+             "| figure | mean | range | " + " | ".join(names) + " |", "|---" * (len(names) + 3) + "|"]
+    for label, values, unit in band_rows(folders):
+        got = [v for v in values if isinstance(v, (int, float)) and v == v]
+        if not got:
+            continue
+        scale, fmt = (100, "{:.1f} %") if unit == "%" else (1, "{:.3f}" if "loss" in label else "{:.1f}")
+        cell = (lambda v: fmt.format(scale * v) if isinstance(v, (int, float)) and v == v else "–")
+        lines.append(f"| {label} | {cell(sum(got) / len(got))} | {cell(min(got))} to {cell(max(got))} | "
+                     + " | ".join(cell(v) for v in values) + " |")
+    return lines + [""]
+
+
 def write_report(runs="runs"):
     sections = _sections(runs)
     lines = ["# gpt_mini report card", "",
              "Each stage's effect, measured on held-out data it never trained on.", ""]
     total = sum(s.get("wall_time_s", 0) for title, _, s, _ in sections if "sweep" not in title)
     lines.append(f"Time in the pipeline's training loops (the before/after evaluations excluded): {total / 60:.1f} min.")
-    lines += [""] + _time_profile(runs, sections) + _knows_vs_says(runs)
+    lines += [""] + _time_profile(runs, sections) + _knows_vs_says(runs) + _band(runs)
     if sections and plot_summary(runs, sections):
         lines += ["![every stage, before and after](summary.png)", ""]
     skipped = beta_runs(os.path.join(runs, "dpo"))[1]
@@ -240,9 +294,18 @@ def update_for_stage(out, stage):
 def main():
     parser = argparse.ArgumentParser(prog="python -m gpt_mini.report", description="Write runs/report.md from the stages' summaries.")
     parser.add_argument("--runs", type=path_arg, default="runs", help="the runs folder to read and write into")
+    parser.add_argument("--band", type=path_arg, nargs="+", default=None,
+                        help="other runs folders of the same pipeline with other seeds (run_all.py --seed 1 --runs "
+                             "runs_seed1 ...): the report adds their mean and range, and remembers them in runs/band.json")
     args = parser.parse_args()
     if not os.path.isdir(args.runs):
         parser.error(f"--runs must be an existing runs folder, got {args.runs!r}")
+    for folder in args.band or []:
+        if not os.path.isfile(os.path.join(folder, "pipeline.json")):
+            parser.error(f"--band needs finished run_all.py folders (with pipeline.json), got {folder!r}")
+    if args.band is not None:
+        with open(os.path.join(args.runs, "band.json"), "w", encoding="utf-8") as f:
+            json.dump({"folders": [os.path.abspath(b) for b in args.band]}, f, indent=1)
     print(f"wrote {write_report(args.runs)}")
 
 

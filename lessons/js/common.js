@@ -171,7 +171,28 @@
     return String(v);
   }
   // Draw whatever the stage script stored for this stage: scalars as rows, a list of records as a table (last 8).
+  // A stage whose every value is an object of rates ({"SFT": {...}, "DPO": {...}}): one column per model.
+  function renderColumns(data) {
+    var titles = Object.keys(data), rows = Object.keys(data[titles[0]]);
+    var html = "<table><thead><tr><th></th>";
+    titles.forEach(function (t) { html += "<th class=\"num\">" + escapeHtml(t) + "</th>"; });
+    html += "</tr></thead><tbody>";
+    rows.forEach(function (r) {
+      html += "<tr><th>" + escapeHtml(r) + "</th>";
+      titles.forEach(function (t) {
+        var v = data[t][r];
+        html += "<td class=\"num\">" + (typeof v === "number" ? (v === v ? (100 * v).toFixed(1) + " %" : "–") : escapeHtml(renderValue(v))) + "</td>";
+      });
+      html += "</tr>";
+    });
+    return html + "</tbody></table>";
+  }
   GM.renderRunData = function (box, data) {
+    var keys = Object.keys(data);
+    if (keys.length && keys.every(function (k) { var v = data[k]; return v && typeof v === "object" && !Array.isArray(v); })) {
+      box.querySelector(".run-data-body").innerHTML = renderColumns(data);
+      return;
+    }
     var scalars = [], tables = [];
     Object.keys(data).forEach(function (k) {
       var v = data[k];
