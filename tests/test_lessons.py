@@ -457,7 +457,7 @@ RUN_FIGURES = {
     "02_pretraining.html": ["pretrain/loss.png"],
     "03_sft.html": ["sft/curves.png"],
     "04_cot_sft.html": ["sft/curves.png"],
-    "05_dpo.html": ["dpo/beta_sweep.png", "dpo/beta-0.1/curves.png"],
+    "05_dpo.html": ["dpo/beta-0.1/token_logratios.png", "dpo/beta_sweep.png", "dpo/beta-0.1/curves.png"],
     "06_rlvr.html": ["rlvr/reward.png"],
 }
 
@@ -491,13 +491,37 @@ def test_run_outputs_present_are_shown(visit, sandbox, name):
     (sandbox / "runs" / "lesson_data.js").write_text(
         "window.GPT_MINI_RUNS = {pretrain: {final_loss: 1.23}, sft: {final_loss: 0.9}, cot_sft: {accuracy: 0.5},"
         " dpo: {beta: 0.1, log: [{step: 100, 'rewards/margins': 0.2, 'rewards/accuracies': 0.7}]},"
-        " rlvr: {mean_reward: 0.4}};\n")
+        " rlvr: {mean_reward: 0.4}, 'knows vs says': {SFT: {'known false claims agreed with (sycophancy)': 0.895},"
+        " DPO: {'known false claims agreed with (sycophancy)': 0.067}}};\n")
     v = visit(name, root=sandbox / "lessons")
     assert v.console_errors == [] and v.page_errors == [], (v.console_errors, v.page_errors)
     states = v.page.eval_on_selector_all("figure.run-figure", "fs => fs.map(f => f.getAttribute('data-state'))")
     assert states and all(s == "shown" for s in states), states
-    assert v.page.get_attribute(".run-data", "data-state") == "shown"
-    assert v.page.locator(".run-data .run-missing").is_hidden()
+    boxes = v.page.eval_on_selector_all(".run-data", "bs => bs.map(b => b.getAttribute('data-state'))")
+    assert boxes and all(b == "shown" for b in boxes), boxes
+    assert all(v.page.locator(".run-data .run-missing").nth(i).is_hidden() for i in range(len(boxes)))
+
+
+def test_knows_vs_says_box_is_a_table_with_one_column_per_model(visit, sandbox):
+    (sandbox / "runs").mkdir()
+    (sandbox / "runs" / "lesson_data.js").write_text(
+        "window.GPT_MINI_RUNS = {'knows vs says': {SFT: {'known false claims agreed with (sycophancy)': 0.895,"
+        " 'rude replies': 0.0}, DPO: {'known false claims agreed with (sycophancy)': 0.0674, 'rude replies': NaN}}};\n")
+    v = visit("05_dpo.html", root=sandbox / "lessons")
+    assert v.unexpected_errors() == []
+    box = 'div.run-data[data-stage="knows vs says"]'
+    heads = v.page.eval_on_selector_all(box + " thead th", "ts => ts.map(t => t.innerText.trim())")
+    rows = v.page.eval_on_selector_all(box + " tbody tr", "rs => rs.map(r => r.innerText.split('\\t').map(c => c.trim()))")
+    assert heads == ["", "SFT", "DPO"]
+    assert rows == [["known false claims agreed with (sycophancy)", "89.5 %", "6.7 %"], ["rude replies", "0.0 %", "–"]]
+
+
+def test_token_logratio_figure_falls_back_to_committed_figure(visit, sandbox):
+    _png(sandbox / "lessons" / "figures" / "token_logratios.png")
+    v = visit("05_dpo.html", root=sandbox / "lessons")
+    assert v.unexpected_errors() == []
+    src = v.page.get_attribute('figure.run-figure[data-srcs*="token_logratios"]', "data-shown-src")
+    assert src == "figures/token_logratios.png"
 
 
 def test_beta_sweep_falls_back_to_committed_figure(visit, sandbox):

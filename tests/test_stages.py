@@ -113,7 +113,7 @@ def test_same_seed_gives_the_same_report_numbers(runs, tmp_path):
             assert fa.keys() == fb.keys(), (folder, key)
             for k in fa:
                 if isinstance(fa[k], float):
-                    assert fa[k] == pytest.approx(fb[k], rel=1e-5, abs=1e-6), (folder, key, k)
+                    assert fa[k] == pytest.approx(fb[k], rel=1e-5, abs=1e-6, nan_ok=True), (folder, key, k)
                 else:
                     assert fa[k] == fb[k], (folder, key, k)
 
