@@ -15,19 +15,14 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import data_path  # noqa: F401 - the stage scripts call data.data_path
 from .logprobs import pad_and_stack
 from .tokenizer import BOS, END, PAD, encode_text, render_chat, render_prompt
 from .verifier import is_readable_answer
 
-DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
-
 
 class DataError(ValueError):
     """Bad input data; the message names the file and, where there is one, the line."""
-
-
-def data_path(name):
-    return os.path.join(DATA_DIR, name)
 
 
 def _read_bytes(path):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import pair_batch
-from .logprobs import response_token_logps, sequence_logps
+from .logprobs import response_token_logps, sequence_logps, shift_by_one
 
 
 def pair_logps(model, input_ids, response_mask):
@@ -46,13 +46,14 @@ def score_pairs(model, examples, pad_id, batch_size=64):
 def token_kl(policy_logits, ref_logits, input_ids, response_mask):
     """Exact KL(policy || reference) per response position, averaged over positions.
 
-    At each position that predicts a response token (the shift by one again), sum
+    At each position that predicts a response token (logprobs.shift_by_one), sum
     over the whole vocabulary p log(p / p_ref). Teacher-forced on the given
     responses, so it measures how far the next-token distributions moved there.
     """
-    mask = response_mask[:, 1:].bool()  # position t predicts token t + 1
-    logp = F.log_softmax(policy_logits[:, :-1].float(), dim=-1)[mask]  # (N, V)
-    logq = F.log_softmax(ref_logits[:, :-1].float(), dim=-1)[mask]
+    policy_shifted, _, mask = shift_by_one(policy_logits, input_ids, response_mask)
+    ref_shifted, _, _ = shift_by_one(ref_logits, input_ids, response_mask)
+    logp = F.log_softmax(policy_shifted.float(), dim=-1)[mask]  # (N, V)
+    logq = F.log_softmax(ref_shifted.float(), dim=-1)[mask]
     return (logp.exp() * (logp - logq)).sum(-1).mean()
 
 

@@ -27,8 +27,9 @@ import re
 
 import tiktoken
 
-DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
-DEFAULT_PATH = os.path.join(DATA_DIR, "tokenizer.tiktoken")
+from . import data_path
+
+DEFAULT_PATH = data_path("tokenizer.tiktoken")
 
 BOS, USER, ASSISTANT, END, PAD = "<|bos|>", "<|user|>", "<|assistant|>", "<|end|>", "<|pad|>"
 SPECIAL_TOKENS = [BOS, USER, ASSISTANT, END, PAD]

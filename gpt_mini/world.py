@@ -32,6 +32,8 @@ import os
 import random
 import zlib
 
+from . import DATA_DIR, data_path
+
 SEED = 1234
 
 # ---- stated fractions (also in data/README.md) -------------------------------------------
@@ -783,15 +785,14 @@ def write_all(out_dir):
 
 def load_world(path=None):
     """The world description (entities, facts, claim-pair roles) from data/world.json."""
-    path = path or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "world.json")
+    path = path or data_path("world.json")
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
 def main():
     parser = argparse.ArgumentParser(description="Regenerate the tiny-world data files.")
-    default = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
-    parser.add_argument("--out", default=default, help="output folder (default: the repo's data/)")
+    parser.add_argument("--out", default=DATA_DIR, help="output folder (default: the repo's data/)")
     args = parser.parse_args()
     for name, size in write_all(args.out).items():
         print(f"{name:20s} {size:>9,d} bytes")

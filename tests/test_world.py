@@ -6,11 +6,10 @@ import re
 
 import pytest
 
-from gpt_mini import world
+from gpt_mini import DATA_DIR as DATA, world
 from gpt_mini.grading import classify_claim_reply, grade_arith, grade_fact
 from gpt_mini.verifier import extract_answer
 
-DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 TRAIN_FILES = ["pretrain_train.txt", "sft_train.jsonl", "dpo_train.jsonl", "rlvr_train.jsonl"]
 NON_EVAL_FILES = TRAIN_FILES + ["pretrain_val.txt", "sft_val.jsonl", "dpo_val.jsonl", "rlvr_val.jsonl"]
 
