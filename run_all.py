@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from gpt_mini.train import device_arg, path_arg, seed_arg
+from gpt_mini.cli import device_arg, path_arg, seed_arg
 
 STAGES = ["01_pretrain.py", "02_sft.py", "03_dpo.py", "04_rlvr.py"]
 

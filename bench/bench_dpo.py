@@ -53,7 +53,7 @@ from common import machine, ratio_line, script_defaults, table
 
 import torch
 
-from gpt_mini import data, train
+from gpt_mini import data, optim
 from gpt_mini.losses import dpo_loss, preference_metrics
 from gpt_mini.model import GPT, GPTConfig
 from gpt_mini.preference import pair_logps, score_pairs
@@ -113,7 +113,7 @@ policy = GPT(GPTConfig(vocab_size=V, block_size=args.block_size, n_layer=args.n_
 reference = copy.deepcopy(policy).eval().requires_grad_(False)
 ref_chosen_all, ref_rejected_all, _ = score_pairs(reference, examples, pad)  # once, untimed (TRL precomputes too)
 policy.train()
-optimizer = train.make_optimizer(policy, DPO["lr"], weight_decay=0.0)
+optimizer = optim.make_optimizer(policy, DPO["lr"], weight_decay=0.0)
 ours_state = {"step": 0}
 
 

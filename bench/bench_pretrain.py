@@ -4,7 +4,7 @@ Pretraining throughput: gpt_mini's GPT against Hugging Face's GPT2LMHeadModel.
 Both models get the same shape (vocabulary of our tokenizer, block size, width,
 depth, heads, tied embeddings, no dropout; GPT-2 uses the "sdpa" attention), the
 same batches of random token ids, the same loss code (cross-entropy on the
-logits), the same AdamW (train.make_optimizer) and gradient clipping at 1.0, as
+logits), the same AdamW (optim.make_optimizer) and gradient clipping at 1.0, as
 in 01_pretrain.py. A timed block is --steps full training steps (forward,
 backward, clip, optimizer step). The two models alternate block by block, and a
 large fp32 matmul is timed in between as this machine's compute ceiling, so
@@ -37,7 +37,7 @@ from common import interleave, machine, ratio_line, script_defaults, spread, tab
 import torch
 import torch.nn.functional as F
 
-from gpt_mini import train
+from gpt_mini import optim
 from gpt_mini.model import GPT, GPTConfig
 from gpt_mini.tokenizer import BOS, END, PAD, load_tokenizer
 
@@ -87,7 +87,7 @@ batches = [(w[:, :-1].contiguous(), w[:, 1:].contiguous()) for w in pool]
 
 
 def make_stepper(model, forward):
-    optimizer = train.make_optimizer(model, DEFAULTS["lr"])  # AdamW, decay on matrices, betas (0.9, 0.95)
+    optimizer = optim.make_optimizer(model, DEFAULTS["lr"])  # AdamW, decay on matrices, betas (0.9, 0.95)
     state = {"i": 0}
 
     def step():

@@ -14,8 +14,10 @@ import json
 import os
 
 from .evaluate import KNOWS_VS_SAYS, LABELS
-from .metrics import beta_runs, beta_summaries, read_metrics, read_summary
-from .train import path_arg
+from .cli import path_arg
+from .plots import plot_curves, stage_curves
+from .runlog import read_metrics, read_summary, write_summary
+from .sweep import beta_runs
 
 
 def _fmt(value, pct=False):
@@ -289,6 +291,24 @@ def update_for_stage(out, stage):
               f"python -m gpt_mini.report --runs DIR writes one for a runs folder)")
         return None
     return update_quietly(os.path.dirname(out) or ".")
+
+
+def finish_stage(stage, args, device, throughput, numbers, out=None, update_report=True, **curves):
+    """The end of every stage script, one call: its curves from metrics.jsonl (plots.stage_curves),
+    summary.json (what ran, its timing, then the stage's numbers) and the report.
+
+    out: the stage's folder (default args.out; DPO passes one beta's folder and update_report=False,
+    then updates the report once for all its betas)."""
+    out = out or args.out
+    png, title, panels = stage_curves(stage, **curves)
+    plot_curves(read_metrics(os.path.join(out, "metrics.jsonl")), panels, os.path.join(out, png), title=title)
+    summary = {"stage": stage, "device": device, "steps": args.steps, "wall_time_s": throughput.elapsed,
+               "tokens_per_s": throughput.per_second, "quick": args.quick}
+    if getattr(args, "init", None) is not None:
+        summary["init"] = args.init
+    write_summary(out, {**summary, "plots": [png], **numbers})
+    if update_report:
+        update_for_stage(out, stage)
 
 
 def main():

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT, run_script as run
 from gpt_mini import checkpoint
-from gpt_mini.metrics import read_metrics, read_summary
+from gpt_mini.runlog import read_metrics, read_summary
 
 
 @pytest.fixture(scope="module")
