@@ -35,9 +35,11 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
 cli.add_common_args(parser, "pretrain")
 parser.add_argument("--steps", type=cli.positive_int, default=1000, help="optimizer steps")
-parser.add_argument("--batch-size", type=cli.positive_int, default=32, help="sequences per step (per process under DDP)")
+parser.add_argument("--batch-size", type=cli.positive_int, default=32,
+                    help="sequences per step (per process under DDP)")
 parser.add_argument("--block-size", type=cli.int_arg(cli.MIN_BLOCK_SIZE), default=128,
-                    help=f"context length in tokens (at least {cli.MIN_BLOCK_SIZE}: the later stages' chat prompts must fit)")
+                    help=f"context length in tokens (at least {cli.MIN_BLOCK_SIZE}: the later stages' chat prompts "
+                         "must fit)")
 parser.add_argument("--n-layer", type=cli.positive_int, default=4, help="transformer blocks")
 parser.add_argument("--n-head", type=cli.positive_int, default=6, help="attention heads")
 parser.add_argument("--n-embd", type=cli.positive_int, default=192, help="model width C (a multiple of --n-head)")
@@ -104,7 +106,10 @@ if master:
           f"{len(train_tokens):,} training tokens, {len(val_tokens):,} held-out | unigram baseline {unigram:.3f}")
 
 # ----------------------------------------------------------------------------- loop
-initial_loss = evaluate.lm_loss(raw_model, val_x, val_y, args.batch_size) if start_step == 0 else resumed.get("initial_loss")
+if start_step == 0:
+    initial_loss = evaluate.lm_loss(raw_model, val_x, val_y, args.batch_size)
+else:
+    initial_loss = resumed.get("initial_loss")
 if master and start_step == 0:
     log.log({"step": 0, "split": "eval", "loss": initial_loss, "unigram": unigram})
 progress = runlog.Progress(log, args.steps, "pretrain", enabled=master and not args.no_progress, initial=start_step)
@@ -112,7 +117,8 @@ model.train()
 try:
     for step in range(start_step, args.steps):
         # the batch depends only on (seed, rank, step), so a resumed run sees the same batches
-        x, y = data.random_windows(train_tokens, args.batch_size, args.block_size, data.step_generator(args.seed, step, rank))
+        g = data.step_generator(args.seed, step, rank)
+        x, y = data.random_windows(train_tokens, args.batch_size, args.block_size, g)
         x, y = x.to(device), y.to(device)
         lr = optim.lr_at(step, args.steps, args.lr, args.warmup)
         optim.set_lr(optimizer, lr)
@@ -129,7 +135,8 @@ try:
         if master and ((step + 1) % args.eval_every == 0 or step + 1 == args.steps):
             val = evaluate.lm_loss(raw_model, val_x, val_y, args.batch_size)
             log.log({"step": step + 1, "split": "eval", "loss": val, "unigram": unigram})
-            progress.write(f"step {step + 1}: held-out loss {val:.3f} (perplexity {math.exp(val):.1f}; unigram {unigram:.3f})")
+            progress.write(f"step {step + 1}: held-out loss {val:.3f} "
+                           f"(perplexity {math.exp(val):.1f}; unigram {unigram:.3f})")
             checkpoint.save_checkpoint(ckpt_path, raw_model, "pretrain", step + 1, optimizer,
                                        extra={"args": vars(args), "initial_loss": initial_loss})
         if args.stop_after is not None and step + 1 >= args.stop_after:

@@ -38,7 +38,8 @@ from gpt_mini.tokenizer import load_tokenizer
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
 cli.add_common_args(parser, "sft")
-parser.add_argument("--init", type=cli.path_arg, default="runs/pretrain", help="checkpoint (folder or file) to start from")
+parser.add_argument("--init", type=cli.path_arg, default="runs/pretrain",
+                    help="checkpoint (folder or file) to start from")
 parser.add_argument("--steps", type=cli.positive_int, default=900, help="optimizer steps")
 parser.add_argument("--batch-size", type=cli.positive_int, default=32, help="conversations per step")
 parser.add_argument("--lr", type=cli.positive_float, default=1e-3, help="peak learning rate (AdamW)")
@@ -47,7 +48,8 @@ parser.add_argument("--eval-every", type=cli.positive_int, default=100,
                     help="steps between held-out loss evaluations and checkpoints")
 parser.add_argument("--eval-limit", type=cli.positive_int, default=None,
                     help="grade only the first N held-out items of each kind")
-parser.add_argument("--skip-bad", action="store_true", help="count and skip malformed conversations instead of stopping")
+parser.add_argument("--skip-bad", action="store_true",
+                    help="count and skip malformed conversations instead of stopping")
 parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
 args = parser.parse_args()
 cli.apply_quick(args, parser, steps=30, batch_size=8, eval_every=15, eval_limit=12)
@@ -64,7 +66,8 @@ block_size = model.config.block_size
 
 # ----------------------------------------------------------------------------- data
 try:
-    train_set = data.encode_conversations(enc, args.data or data.data_path("sft_train.jsonl"), block_size, args.skip_bad)
+    train_path = args.data or data.data_path("sft_train.jsonl")
+    train_set = data.encode_conversations(enc, train_path, block_size, args.skip_bad)
     val_set = data.encode_conversations(enc, data.data_path("sft_val.jsonl"), block_size)
 except data.DataError as e:
     sys.exit(f"error: {e}")
@@ -73,7 +76,8 @@ pad = data.pad_id(enc)
 
 optimizer = optim.make_optimizer(model, args.lr)
 try:
-    start_step, resumed = checkpoint.resume_if_asked(args.resume, f"{args.out}/model.pt", "sft", model, optimizer, device)
+    start_step, resumed = checkpoint.resume_if_asked(args.resume, f"{args.out}/model.pt", "sft", model, optimizer,
+                                                     device)
 except checkpoint.CheckpointError as e:
     sys.exit(f"error: {e}")
 log = runlog.MetricsLogger(f"{args.out}/metrics.jsonl", resume_step=start_step)
@@ -122,7 +126,9 @@ print("grading the SFT model on the same held-out prompts ...")
 after, shown = evaluate.evaluate_chat(model, enc, args.eval_limit, val_set.examples)
 log.log({"step": args.steps, "split": "final", **after})
 print("\n" + evaluate.behaviour_tables(before, after, "pretrained", "SFT"))
-print("\nsample replies:\n" + "\n".join(f"  [{kind}] {prompt!r} -> {reply!r}" for kind, (prompt, reply) in shown.items()))
+print("\nsample replies:")
+for kind, (prompt, reply) in shown.items():
+    print(f"  [{kind}] {prompt!r} -> {reply!r}")
 report.finish_stage("sft", args, device, progress.throughput, {
     "data": train_set.summary(), "metrics": evaluate.summary_metrics(before, after), "before": before, "after": after,
     "samples": {p: r for p, r in shown.values()}})

@@ -156,15 +156,17 @@ for beta in args.beta:
             logged = (step + 1) % args.log_every == 0 or step + 1 == args.steps
             averaged = progress.step(step + 1, input_ids.numel(), {
                 "loss": loss.item(), **preference_metrics(chosen_rewards, rejected_rewards),
-                "logps/chosen": policy_chosen_logps.mean().item(), "logps/rejected": policy_rejected_logps.mean().item(),
+                "logps/chosen": policy_chosen_logps.mean().item(),
+                "logps/rejected": policy_rejected_logps.mean().item(),
                 "drift": drift(policy_chosen_logps.detach(), policy_rejected_logps.detach(),
                                ref_chosen_logps, ref_rejected_logps, lengths)}, write=logged)
             if logged:
                 evals = held_out(policy, beta)
                 log.log({"step": step + 1, "split": "eval", **evals})
-                progress.write(f"step {step + 1:4d} | loss {averaged['loss']:.4f} | margin {averaged['rewards/margins']:+.3f} | "
-                               f"acc {averaged['rewards/accuracies']:.2f} | logps/chosen {averaged['logps/chosen']:.2f} "
-                               f"rejected {averaged['logps/rejected']:.2f} | eval/acc {evals['eval/rewards/accuracies']:.2f} "
+                a = averaged
+                progress.write(f"step {step + 1:4d} | loss {a['loss']:.4f} | margin {a['rewards/margins']:+.3f} | "
+                               f"acc {a['rewards/accuracies']:.2f} | logps/chosen {a['logps/chosen']:.2f} "
+                               f"rejected {a['logps/rejected']:.2f} | eval/acc {evals['eval/rewards/accuracies']:.2f} "
                                f"eval/margin {evals['eval/rewards/margins']:+.3f} eval/kl {evals['eval/kl']:.4f}")
                 checkpoint.save_checkpoint(f"{out_dir}/model.pt", policy, "dpo", step + 1,
                                            extra={"args": vars(args), "beta": beta, "init": args.init})
@@ -176,7 +178,8 @@ for beta in args.beta:
     # ------------------------------------------------------------------------- evaluate and save
     after, shown = evaluate.evaluate_chat(policy, enc, args.eval_limit)
     log.log({"step": args.steps, "split": "final", **after})
-    print(f"\n[beta {beta:g}] behaviour on held-out prompts, greedy:\n" + evaluate.behaviour_tables(before, after, "SFT", "DPO"))
+    print(f"\n[beta {beta:g}] behaviour on held-out prompts, greedy:")
+    print(evaluate.behaviour_tables(before, after, "SFT", "DPO"))
     views = logratio_views(policy, reference, val_set.examples, pad, enc)  # where the change sits (lesson 5)
     if views:
         plots.plot_token_logratios(views, f"{out_dir}/token_logratios.png",
@@ -188,10 +191,11 @@ for beta in args.beta:
         "beta": beta, "loss_type": args.loss, "label_smoothing": args.label_smoothing, "rpo_alpha": args.rpo_alpha,
         "lr": args.lr, "pairs_per_s": args.steps * args.batch_size / progress.throughput.elapsed,
         "data": train_set.summary(), "held_out": evals, "before": before, "after": after,
-        "metrics": {**evaluate.summary_metrics(before, after), **{label: {"before": step0[key], "after": evals[key], "pct": pct}
-                    for label, key, pct in (("held-out preference accuracy", "eval/rewards/accuracies", True),
-                                            ("held-out reward margin", "eval/rewards/margins", False),
-                                            ("held-out token KL to reference", "eval/kl", False))}},
+        "metrics": {**evaluate.summary_metrics(before, after),
+                    **{label: {"before": step0[key], "after": evals[key], "pct": pct} for label, key, pct in (
+                        ("held-out preference accuracy", "eval/rewards/accuracies", True),
+                        ("held-out reward margin", "eval/rewards/margins", False),
+                        ("held-out token KL to reference", "eval/kl", False))}},
         "samples": {p: r for p, r in shown.values()}, "token_logratios": views,
         "plots": ["curves.png"] + (["token_logratios.png"] if views else [])})
     # the reference must be exactly the SFT model still: frozen means frozen

@@ -47,14 +47,16 @@ cli.add_common_args(parser, "rlvr")
 parser.add_argument("--init", type=cli.path_arg, default="runs/dpo/beta-0.1",
                     help="checkpoint to start from (also the frozen reference)")
 parser.add_argument("--steps", type=cli.positive_int, default=50, help="RL steps (each samples a fresh batch)")
-parser.add_argument("--prompts", type=cli.positive_int, default=16, help="prompts per step (P); fewer makes each step noisier")
+parser.add_argument("--prompts", type=cli.positive_int, default=16,
+                    help="prompts per step (P); fewer makes each step noisier")
 parser.add_argument("--group-size", type=cli.int_arg(2), default=8,
                     help="samples per prompt (G), at least 2: advantages compare samples of one prompt")
 parser.add_argument("--temperature", type=cli.positive_float, default=1.0, help="sampling temperature, > 0")
 parser.add_argument("--max-new-tokens", type=cli.positive_int, default=64, help="longest completion")
 parser.add_argument("--lr", type=cli.positive_float, default=3e-5, help="learning rate (AdamW, constant after warm-up)")
 parser.add_argument("--warmup", type=cli.non_negative_int, default=5, help="linear warm-up steps")
-parser.add_argument("--kl", type=cli.non_negative_float, default=0.02, help="coefficient of the k3 KL penalty to the reference")
+parser.add_argument("--kl", type=cli.non_negative_float, default=0.02,
+                    help="coefficient of the k3 KL penalty to the reference")
 parser.add_argument("--clip-eps", type=cli.positive_float, default=0.2, help="PPO clip range of the importance ratio")
 parser.add_argument("--inner-epochs", type=cli.positive_int, default=2, help="optimizer steps on each sampled batch")
 parser.add_argument("--eval-every", type=cli.positive_int, default=25,
@@ -84,18 +86,20 @@ reference.eval().requires_grad_(False)  # the KL anchor never moves
 optimizer = optim.make_optimizer(policy, args.lr, weight_decay=0.0)
 end_id, pad = enc.encode_single_token(END), data.pad_id(enc)
 log = runlog.MetricsLogger(f"{args.out}/metrics.jsonl")
-print(f"{len(tasks)} training tasks, {len(val_tasks)} held-out; P={args.prompts} prompts x G={args.group_size} samples per step")
+print(f"{len(tasks)} training tasks, {len(val_tasks)} held-out; "
+      f"P={args.prompts} prompts x G={args.group_size} samples per step")
 
 
 def held_out(step):
-    """Held-out greedy accuracy, pass@k and one sample's accuracy, logged -> (scores, the greedy reply to the 1st task)."""
+    """Held-out greedy accuracy, pass@k and one sample's accuracy, logged -> (scores, greedy reply to task 0)."""
     scores, example = evaluate.task_accuracy(policy, enc, val_tasks, args.pass_k, args.max_new_tokens, args.seed)
     log.log({"step": step, "split": "eval", **scores})
     return scores, example
 
 
+k = f"pass@{args.pass_k}"
 before, _ = held_out(0)
-print(f"start: held-out greedy accuracy {before['greedy_accuracy']:.3f}, pass@{args.pass_k} {before[f'pass@{args.pass_k}']:.3f}")
+print(f"start: held-out greedy accuracy {before['greedy_accuracy']:.3f}, {k} {before[k]:.3f}")
 # RL on sums may also move what it never trains on (facts, claims): measure that too
 print("grading the start model on the other held-out behaviours (facts, claims, held-out sums) ...")
 behaviour_before, _ = evaluate.evaluate_chat(policy, enc, args.eval_limit)
@@ -143,8 +147,8 @@ try:
             "completion_length": sum(len(a) for a in actions) / len(actions), "loss": loss.item(), **stats}, write=True)
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             after, example = held_out(step + 1)
-            progress.write(f"step {step + 1}: reward {record['reward']:.2f} | held-out greedy {after['greedy_accuracy']:.3f} "
-                           f"pass@{args.pass_k} {after[f'pass@{args.pass_k}']:.3f} | kl {stats['kl']:.4f} "
+            progress.write(f"step {step + 1}: reward {record['reward']:.2f} | "
+                           f"held-out greedy {after['greedy_accuracy']:.3f} {k} {after[k]:.3f} | kl {stats['kl']:.4f} "
                            f"clip {stats['clip_fraction']:.3f}")
             checkpoint.save_checkpoint(f"{args.out}/model.pt", policy, "rlvr", step + 1,
                                        extra={"args": vars(args), "init": args.init})
@@ -154,9 +158,9 @@ except optim.NonFiniteLossError as e:
 progress.close()  # training time ends here; evaluation below is not counted
 
 # ----------------------------------------------------------------------------- evaluate and save
-k = f"pass@{args.pass_k}"
-print(f"\nheld-out greedy accuracy {before['greedy_accuracy']:.3f} -> {after['greedy_accuracy']:.3f} (error rate "
-      f"{1 - before['greedy_accuracy']:.3f} -> {1 - after['greedy_accuracy']:.3f}); {k} {before[k]:.3f} -> {after[k]:.3f}")
+b, a = before["greedy_accuracy"], after["greedy_accuracy"]
+print(f"\nheld-out greedy accuracy {b:.3f} -> {a:.3f} (error rate {1 - b:.3f} -> {1 - a:.3f}); "
+      f"{k} {before[k]:.3f} -> {after[k]:.3f}")
 print(f"  {val_tasks[0]['prompt']!r} -> {example!r}")
 behaviour_after, shown = evaluate.evaluate_chat(policy, enc, args.eval_limit)
 print("\nside effects on the other held-out behaviours, greedy:\n"

@@ -49,9 +49,8 @@ import tempfile
 import time
 
 import common  # noqa: F401  (puts the repository on sys.path)
-from common import machine, ratio_line, script_defaults, table
-
 import torch
+from common import machine, ratio_line, script_defaults, table
 
 from gpt_mini import data, optim
 from gpt_mini.losses import dpo_loss, preference_metrics

@@ -32,10 +32,9 @@ import argparse
 import statistics
 
 import common  # noqa: F401  (puts the repository on sys.path)
-from common import interleave, machine, ratio_line, script_defaults, spread, table
-
 import torch
 import torch.nn.functional as F
+from common import interleave, machine, ratio_line, script_defaults, spread, table
 
 from gpt_mini import optim
 from gpt_mini.model import GPT, GPTConfig

@@ -28,9 +28,8 @@ import statistics
 import sys
 
 import common  # noqa: F401  (puts the repository on sys.path)
-from common import interleave, machine, ratio_line, script_defaults, table
-
 import torch
+from common import interleave, machine, ratio_line, script_defaults, table
 
 from gpt_mini import checkpoint, data
 from gpt_mini.model import GPT, GPTConfig

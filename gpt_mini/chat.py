@@ -17,10 +17,10 @@ import sys
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-from .sampling import chat_replies, complete
-from .tokenizer import load_tokenizer
 from .cli import device_arg, float_arg, path_arg, positive_int
 from .runtime import pick_device
+from .sampling import chat_replies, complete
+from .tokenizer import load_tokenizer
 
 STAGE_FOLDERS = ["pretrain", "sft", "dpo/beta-0.1", "rlvr"]  # where run_all.py puts each stage in a runs folder
 

@@ -108,7 +108,7 @@ def prepare_out_dir(path):
             f.write("ok")
         os.remove(probe)
     except OSError as e:
-        raise SystemExit(f"error: cannot write to --out {path} ({e.strerror}); choose another folder")
+        raise SystemExit(f"error: cannot write to --out {path} ({e.strerror}); choose another folder") from None
     return path
 
 

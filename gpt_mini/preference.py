@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from .data import pair_batch
-from .losses import dpo_loss, preference_metrics
 from .logprobs import response_token_logps, sequence_logps, shift_by_one
+from .losses import dpo_loss, preference_metrics
 
 
 def pair_logps(model, input_ids, response_mask):

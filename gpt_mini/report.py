@@ -13,8 +13,8 @@ import argparse
 import json
 import os
 
-from .evaluate import KNOWS_VS_SAYS, LABELS
 from .cli import path_arg
+from .evaluate import KNOWS_VS_SAYS, LABELS
 from .plots import plot_curves, stage_curves
 from .runlog import read_metrics, read_summary, write_summary
 from .sweep import beta_runs
@@ -158,7 +158,8 @@ def _band(runs):
         if not got:
             continue
         scale, fmt = (100, "{:.1f} %") if unit == "%" else (1, "{:.3f}" if "loss" in label else "{:.1f}")
-        cell = (lambda v: fmt.format(scale * v) if isinstance(v, (int, float)) and v == v else "–")
+        def cell(v, scale=scale, fmt=fmt):
+            return fmt.format(scale * v) if isinstance(v, (int, float)) and v == v else "–"
         lines.append(f"| {label} | {cell(sum(got) / len(got))} | {cell(min(got))} to {cell(max(got))} | "
                      + " | ".join(cell(v) for v in values) + " |")
     return lines + [""]

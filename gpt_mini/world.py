@@ -696,6 +696,7 @@ def make_eval_claims(entities, roles):
     for i, (e, a) in enumerate(_interleave(groups)):
         wrong = rng.choice([v for v in VALUES[a] if v != e[a]])
         question = fact_question(e["name"], a, KNOWS_WORDING)
+        # the lambdas are called inside this iteration, so the loop variables are the right ones
         prompts = [("opinion", "train", lambda v: claim_prompt(e["name"], a, v, rng.randrange(len(CLAIM_FORMS)))),
                    ("opinion", "heldout", lambda v: claim_prompt(e["name"], a, v, rng.randrange(len(HELDOUT_CLAIM_FORMS)),
                                                                  HELDOUT_CLAIM_FORMS)),

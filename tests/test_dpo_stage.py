@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-
 from conftest import run_script
+
 from gpt_mini import checkpoint, data
 from gpt_mini.losses import dpo_loss
-from gpt_mini.runlog import read_metrics, read_summary
 from gpt_mini.preference import pair_logps, score_pairs
+from gpt_mini.runlog import read_metrics, read_summary
 from gpt_mini.tokenizer import load_tokenizer
 
 
@@ -91,8 +91,9 @@ def _leftovers(dpo_dir, good_summary):
 
 
 def test_leftover_folders_never_break_the_sweep_figure_or_the_report(quick_runs, tmp_path):
-    from gpt_mini import report, sweep
     import shutil
+
+    from gpt_mini import report, sweep
     runs = tmp_path / "runs"
     shutil.copytree(quick_runs / "dpo" / "beta-0.1", runs / "dpo" / "beta-0.1")
     good = read_summary(str(runs / "dpo" / "beta-0.1"))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from gpt_mini.grading import RUDE_MARKERS, EvalItemError, classify_claim_reply, grade_arith, grade_fact
 from gpt_mini import world
+from gpt_mini.grading import RUDE_MARKERS, EvalItemError, classify_claim_reply, grade_arith, grade_fact
 
 FACT = {"prompt": "Which city does Mira live in?", "answer": "Oslo", "entity": "Mira", "attribute": "city"}
 PET = {"answer": "cat", "attribute": "pet"}

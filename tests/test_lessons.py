@@ -785,6 +785,7 @@ SFT_CASES = [
 @pytest.mark.parametrize("ignore_mask", [False, True])
 def test_sft_mask_table_matches_response_token_logps(visit, case, ignore_mask):
     import json
+
     from gpt_mini.logprobs import response_token_logps
     from gpt_mini.tokenizer import load_tokenizer, render_chat
     enc = load_tokenizer()

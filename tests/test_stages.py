@@ -12,8 +12,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
+from conftest import run_script as run
 
-from conftest import ROOT, run_script as run
 from gpt_mini import checkpoint
 from gpt_mini.runlog import read_metrics, read_summary
 
@@ -165,7 +166,9 @@ def test_resumed_pretraining_continues_the_same_curve(tmp_path):
     assert run(["01_pretrain.py", "--quick", "--out", str(cut), "--no-progress", "--resume"]).returncode == 0
     a = [r for r in read_metrics(str(full / "metrics.jsonl"))]
     b = [r for r in read_metrics(str(cut / "metrics.jsonl"))]
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rs]
+    def strip(rs):
+        return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rs]
+
     assert strip(a) == strip(b)
 
 

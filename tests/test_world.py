@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from gpt_mini import DATA_DIR as DATA, world
+from gpt_mini import DATA_DIR as DATA
+from gpt_mini import world
 from gpt_mini.grading import classify_claim_reply, grade_arith, grade_fact
 from gpt_mini.verifier import extract_answer
 
