@@ -7,6 +7,10 @@ evaluates the held-out loss as it goes, compares it with a unigram baseline (a
 model that knows token frequencies and nothing else), prints samples from fixed
 prompts, and writes runs/pretrain/: model.pt, metrics.jsonl, loss.png, summary.json.
 
+Default loss and schedule: next-token cross-entropy, AdamW (weight decay 0.1 on matrices,
+betas 0.9/0.95), gradients clipped at 1.0, 1000 steps of 32 windows of 128 tokens, lr 3e-3
+after 50 warm-up steps, cosine decay to a tenth.
+
 What it simplifies: random windows of the token stream instead of an epoch-based
 loader; a fixed held-out set; no gradient accumulation; fp32 on CPU.
 

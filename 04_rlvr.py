@@ -13,6 +13,10 @@ pass@k; before and after, it also grades what RL never trains on (facts, claims,
 the separate held-out sums of 02_sft.py), to show any side effects.
 Writes runs/rlvr/: model.pt, metrics.jsonl, reward.png, summary.json.
 
+Default loss and schedule: the clipped GRPO loss below (clip 0.2) with the k3 KL penalty at
+0.02, 50 steps of 16 prompts x 8 samples, 2 optimizer steps on each batch, AdamW without
+weight decay, gradients clipped at 1.0, lr 3e-5 after 5 warm-up steps (--warmup), then constant.
+
 Which GRPO: the DeepSeekMath objective (Shao et al. 2024, Eq. 3) with
   - population std in the advantage (an all-equal group gets advantage 0: no signal),
   - PPO's clipped importance ratio per token, so --inner-epochs > 1 reuses a batch safely,
