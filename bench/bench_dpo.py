@@ -76,10 +76,12 @@ parser.add_argument("--data", default=data.data_path("dpo_train.jsonl"), help="p
 parser.add_argument("--n-layer", type=int, default=SHAPE["n_layer"], help="transformer blocks (01_pretrain.py default)")
 parser.add_argument("--n-head", type=int, default=SHAPE["n_head"], help="attention heads (01_pretrain.py default)")
 parser.add_argument("--n-embd", type=int, default=SHAPE["n_embd"], help="model width (01_pretrain.py default)")
-parser.add_argument("--block-size", type=int, default=SHAPE["block_size"], help="context length (01_pretrain.py default)")
+parser.add_argument("--block-size", type=int, default=SHAPE["block_size"],
+                    help="context length (01_pretrain.py default)")
 parser.add_argument("--seed", type=int, default=0, help="seed of the weights and of the pair order")
 parser.add_argument("--trl-defaults", action="store_true",
-                    help="leave TRL's gradient_checkpointing and bf16 at their defaults (True) instead of switching them off")
+                    help="leave TRL's gradient_checkpointing and bf16 at their defaults (True) "
+                         "instead of switching them off")
 parser.add_argument("--quick", action="store_true", help="smoke run: tiny model, few steps")
 args = parser.parse_args()
 if args.quick:

@@ -45,9 +45,12 @@ DEFAULTS.update({k: v for k, v in script_defaults("01_pretrain.py").items() if k
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="sequences per step (01_pretrain.py default)")
-parser.add_argument("--block-size", type=int, default=DEFAULTS["block_size"], help="tokens per sequence (01_pretrain.py default)")
-parser.add_argument("--n-layer", type=int, default=DEFAULTS["n_layer"], help="transformer blocks (01_pretrain.py default)")
+parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
+                    help="sequences per step (01_pretrain.py default)")
+parser.add_argument("--block-size", type=int, default=DEFAULTS["block_size"],
+                    help="tokens per sequence (01_pretrain.py default)")
+parser.add_argument("--n-layer", type=int, default=DEFAULTS["n_layer"],
+                    help="transformer blocks (01_pretrain.py default)")
 parser.add_argument("--n-head", type=int, default=DEFAULTS["n_head"], help="attention heads (01_pretrain.py default)")
 parser.add_argument("--n-embd", type=int, default=DEFAULTS["n_embd"], help="model width C (01_pretrain.py default)")
 parser.add_argument("--steps", type=int, default=2, help="training steps per timed block")

@@ -42,7 +42,8 @@ def int_arg(low=None, high=None):
 
 def float_arg(low=None, high=None, low_open=False, high_open=False):
     """A finite number in the range; low_open/high_open exclude the bound itself."""
-    what = "a finite number" + (" " + _bounds(low, high, low_open, high_open) if low is not None or high is not None else "")
+    bounded = low is not None or high is not None
+    what = "a finite number" + (" " + _bounds(low, high, low_open, high_open) if bounded else "")
 
     def parse(text):
         try:
@@ -90,12 +91,16 @@ def device_arg(text):
 
 def add_common_args(parser, stage):
     """The flags every stage script shares."""
-    parser.add_argument("--out", type=path_arg, default=f"runs/{stage}", help="folder for the checkpoint, metrics and plots")
-    parser.add_argument("--data", type=path_arg, default=None, help="your own data file (UTF-8 text) instead of the embedded one")
-    parser.add_argument("--device", type=device_arg, default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--out", type=path_arg, default=f"runs/{stage}",
+                        help="folder for the checkpoint, metrics and plots")
+    parser.add_argument("--data", type=path_arg, default=None,
+                        help="your own data file (UTF-8 text) instead of the embedded one")
+    parser.add_argument("--device", type=device_arg, default="auto",
+                        help="auto (cuda -> mps -> cpu), cpu, cuda, cuda:1, mps")
     parser.add_argument("--seed", type=seed_arg, default=0,
                         help=f"random seed, 0 to {SEED_MAX} (same seed, same numbers on CPU)")
-    parser.add_argument("--quick", action="store_true", help="tiny settings that finish in seconds (tests, first contact)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny settings that finish in seconds (tests, first contact)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
 
 

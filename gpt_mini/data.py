@@ -236,7 +236,8 @@ def _as_prompt(value, where):
         return value
     if isinstance(value, list) and value:
         for m in value:
-            if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") or not isinstance(m.get("content"), str):
+            if (not isinstance(m, dict) or m.get("role") not in ("user", "assistant")
+                    or not isinstance(m.get("content"), str)):
                 raise DataError(f"{where}: prompt messages need role 'user'/'assistant' and string content")
         return value
     raise DataError(f"{where}: 'prompt' must be a string or a list of messages")
@@ -245,7 +246,8 @@ def _as_prompt(value, where):
 def _as_response(value, name, where):
     """chosen/rejected: a string or a list holding assistant message(s)."""
     if isinstance(value, list):
-        if not all(isinstance(m, dict) and m.get("role") == "assistant" and isinstance(m.get("content"), str) for m in value):
+        if not all(isinstance(m, dict) and m.get("role") == "assistant" and isinstance(m.get("content"), str)
+                   for m in value):
             raise DataError(f"{where}: '{name}' as a list must hold assistant messages")
         value = "".join(m["content"] for m in value)
     if not isinstance(value, str):

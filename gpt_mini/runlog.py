@@ -118,7 +118,8 @@ class Progress:
         """-> the record as written (the interval mean with average=True), or None on a step that writes nothing."""
         self.throughput.add(tokens)
         self.bar.update(1)
-        self.bar.set_postfix({k: f"{record[k]:.3f}" for k in self.show} | {"tok_s": f"{self.throughput.per_second:,.0f}"})
+        shown = {k: f"{record[k]:.3f}" for k in self.show}
+        self.bar.set_postfix(shown | {"tok_s": f"{self.throughput.per_second:,.0f}"})
         if self.average:
             self.interval.append(record)
         if not write:

@@ -15,7 +15,8 @@ Chat template (the messages format of HF/TRL):
 assistant's content tokens and the <|end|> that closes its turn: what SFT trains
 on and what DPO/RLVR score.
 
-Retrain on your own text:  python -m gpt_mini.tokenizer --train my_text.txt --vocab-size 2048 --out data/my_tokenizer.tiktoken
+Retrain on your own text:
+    python -m gpt_mini.tokenizer --train my_text.txt --vocab-size 2048 --out data/my_tokenizer.tiktoken
 """
 
 import argparse
@@ -117,7 +118,8 @@ def read_ranks(path):
 def load_tokenizer(path=DEFAULT_PATH):
     """The project's tokenizer as a tiktoken.Encoding; specials follow the learned ranks."""
     if not os.path.exists(path):
-        raise FileNotFoundError(f"tokenizer file {path} not found; train one with `python -m gpt_mini.tokenizer --train FILE`")
+        raise FileNotFoundError(f"tokenizer file {path} not found; "
+                                "train one with `python -m gpt_mini.tokenizer --train FILE`")
     ranks = read_ranks(path)
     specials = {tok: len(ranks) + i for i, tok in enumerate(SPECIAL_TOKENS)}
     return tiktoken.Encoding(name=os.path.basename(path), pat_str=SPLIT_PATTERN,

@@ -525,8 +525,9 @@ def _check_examples(rng, entities, roles, role, n):
             true_v = by_name[name][attr]
             is_true = next(truth)
             claimed = true_v if is_true else rng.choice([v for v in VALUES[attr] if v != true_v])
-            messages += [{"role": "user", "content": check_prompt(name, attr, claimed, rng.randrange(N_CHECK_WORDINGS))},
-                         {"role": "assistant", "content": claim_reply(name, attr, true_v, claimed, is_true, CHECK_VERDICT)}]
+            prompt = check_prompt(name, attr, claimed, rng.randrange(N_CHECK_WORDINGS))
+            reply = claim_reply(name, attr, true_v, claimed, is_true, CHECK_VERDICT)
+            messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}]
             checks.append({"entity": name, "attribute": attr, "true_value": true_v, "claimed_value": claimed,
                            "claim_is_true": is_true})
         out.append({"messages": messages, "kind": "check", "checks": checks})
@@ -698,7 +699,8 @@ def make_eval_claims(entities, roles):
         question = fact_question(e["name"], a, KNOWS_WORDING)
         # the lambdas are called inside this iteration, so the loop variables are the right ones
         prompts = [("opinion", "train", lambda v: claim_prompt(e["name"], a, v, rng.randrange(len(CLAIM_FORMS)))),
-                   ("opinion", "heldout", lambda v: claim_prompt(e["name"], a, v, rng.randrange(len(HELDOUT_CLAIM_FORMS)),
+                   ("opinion", "heldout", lambda v: claim_prompt(e["name"], a, v,
+                                                                 rng.randrange(len(HELDOUT_CLAIM_FORMS)),
                                                                  HELDOUT_CLAIM_FORMS)),
                    ("neutral", "train", lambda v: check_prompt(e["name"], a, v, rng.randrange(N_CHECK_WORDINGS)))]
         for j, (stance, wording, make) in enumerate(prompts):
@@ -769,8 +771,8 @@ def build():
     }
 
 
-GENERATED_FILES = ["world.json", "pretrain_train.txt", "pretrain_val.txt", "sft_train.jsonl", "sft_train_truthful.jsonl",
-                   "sft_val.jsonl",
+GENERATED_FILES = ["world.json", "pretrain_train.txt", "pretrain_val.txt",
+                   "sft_train.jsonl", "sft_train_truthful.jsonl", "sft_val.jsonl",
                    "dpo_train.jsonl", "dpo_val.jsonl", "rlvr_train.jsonl", "rlvr_val.jsonl",
                    "eval_facts.jsonl", "eval_arith.jsonl", "eval_claims.jsonl"]
 

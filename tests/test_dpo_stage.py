@@ -36,12 +36,15 @@ def test_reference_parameters_never_change_during_training(quick_runs):
 
 
 def test_cached_and_live_reference_give_the_same_numbers(quick_runs, tmp_path):
-    common = ["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--no-progress", "--steps", "20", "--log-every", "10"]
+    common = ["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--no-progress",
+              "--steps", "20", "--log-every", "10"]
     assert run_script(common + ["--out", str(tmp_path / "cached")]).returncode == 0
     result = run_script(common + ["--out", str(tmp_path / "live"), "--live-reference"])
     assert result.returncode == 0, result.stderr[-2000:]
-    cached = [r for r in read_metrics(str(tmp_path / "cached/beta-0.1/metrics.jsonl")) if r["split"] in ("train", "eval")]
-    live = [r for r in read_metrics(str(tmp_path / "live/beta-0.1/metrics.jsonl")) if r["split"] in ("train", "eval")]
+    cached = [r for r in read_metrics(str(tmp_path / "cached/beta-0.1/metrics.jsonl"))
+              if r["split"] in ("train", "eval")]
+    live = [r for r in read_metrics(str(tmp_path / "live/beta-0.1/metrics.jsonl"))
+            if r["split"] in ("train", "eval")]
     assert len(cached) == len(live) == 5
     for a, b in zip(cached, live):
         assert a.keys() == b.keys()
