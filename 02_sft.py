@@ -30,28 +30,33 @@ import sys
 
 import torch
 
-from gpt_mini import checkpoint, data, evaluate, metrics, report, train
+from gpt_mini import checkpoint, cli, data, evaluate, optim, report, runlog, runtime
 from gpt_mini.losses import masked_nll
 from gpt_mini.tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------- arguments
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-train.add_common_args(parser, "sft")
-parser.add_argument("--init", type=train.path_arg, default="runs/pretrain", help="checkpoint (folder or file) to start from")
-parser.add_argument("--steps", type=train.positive_int, default=900, help="optimizer steps")
-parser.add_argument("--batch-size", type=train.positive_int, default=32, help="conversations per step")
-parser.add_argument("--lr", type=train.positive_float, default=1e-3, help="peak learning rate (AdamW)")
-parser.add_argument("--warmup", type=train.non_negative_int, default=30, help="linear warm-up steps")
-parser.add_argument("--eval-every", type=train.positive_int, default=100, help="steps between held-out loss evaluations and checkpoints")
-parser.add_argument("--eval-limit", type=train.positive_int, default=None, help="grade only the first N held-out items of each kind")
-parser.add_argument("--skip-bad", action="store_true", help="count and skip malformed conversations instead of stopping")
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+cli.add_common_args(parser, "sft")
+parser.add_argument("--init", type=cli.path_arg, default="runs/pretrain",
+                    help="checkpoint (folder or file) to start from")
+parser.add_argument("--steps", type=cli.positive_int, default=900, help="optimizer steps")
+parser.add_argument("--batch-size", type=cli.positive_int, default=32, help="conversations per step")
+parser.add_argument("--lr", type=cli.positive_float, default=1e-3, help="peak learning rate (AdamW)")
+parser.add_argument("--warmup", type=cli.non_negative_int, default=30, help="linear warm-up steps")
+parser.add_argument("--eval-every", type=cli.positive_int, default=100,
+                    help="steps between held-out loss evaluations and checkpoints")
+parser.add_argument("--eval-limit", type=cli.positive_int, default=None,
+                    help="grade only the first N held-out items of each kind")
+parser.add_argument("--skip-bad", action="store_true",
+                    help="count and skip malformed conversations instead of stopping")
 parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
 args = parser.parse_args()
-train.apply_quick(args, parser, steps=30, batch_size=8, eval_every=15, eval_limit=12)
+cli.apply_quick(args, parser, steps=30, batch_size=8, eval_every=15, eval_limit=12)
 
-device = train.pick_device(args.device)
-train.prepare_out_dir(args.out)
-train.seed_everything(args.seed)
+device = runtime.pick_device(args.device)
+cli.prepare_out_dir(args.out)
+runtime.seed_everything(args.seed)
 
 # ----------------------------------------------------------------------------- load
 enc = load_tokenizer()
@@ -61,19 +66,21 @@ block_size = model.config.block_size
 
 # ----------------------------------------------------------------------------- data
 try:
-    train_set = data.encode_conversations(enc, args.data or data.data_path("sft_train.jsonl"), block_size, args.skip_bad)
+    train_path = args.data or data.data_path("sft_train.jsonl")
+    train_set = data.encode_conversations(enc, train_path, block_size, args.skip_bad)
     val_set = data.encode_conversations(enc, data.data_path("sft_val.jsonl"), block_size)
 except data.DataError as e:
     sys.exit(f"error: {e}")
 print(f"SFT data: {train_set.summary()}; held-out: {val_set.summary()}")
 pad = data.pad_id(enc)
 
-optimizer = train.make_optimizer(model, args.lr)
+optimizer = optim.make_optimizer(model, args.lr)
 try:
-    start_step, resumed = checkpoint.resume_if_asked(args.resume, f"{args.out}/model.pt", "sft", model, optimizer, device)
+    start_step, resumed = checkpoint.resume_if_asked(args.resume, f"{args.out}/model.pt", "sft", model, optimizer,
+                                                     device)
 except checkpoint.CheckpointError as e:
     sys.exit(f"error: {e}")
-log = metrics.MetricsLogger(f"{args.out}/metrics.jsonl", resume_step=start_step)
+log = runlog.MetricsLogger(f"{args.out}/metrics.jsonl", resume_step=start_step)
 
 # ----------------------------------------------------------------------------- evaluate before
 if start_step == 0:
@@ -84,58 +91,44 @@ else:
     before = resumed["before"]
 
 # ----------------------------------------------------------------------------- loop
-throughput = metrics.Throughput()
-bar = metrics.progress(args.steps, "sft", enabled=not args.no_progress, initial=start_step)
+progress = runlog.Progress(log, args.steps, "sft", enabled=not args.no_progress, initial=start_step)
 model.train()
 try:
     for step in range(start_step, args.steps):
         idx = data.sample_indices(len(train_set.examples), args.batch_size, data.step_generator(args.seed, step))
         input_ids, response_mask = data.pad_batch([train_set.examples[i] for i in idx], pad)
         input_ids, response_mask = input_ids.to(device), response_mask.to(device)
-        lr = train.lr_at(step, args.steps, args.lr, args.warmup)
-        train.set_lr(optimizer, lr)
-        with train.autocast(device):
+        lr = optim.lr_at(step, args.steps, args.lr, args.warmup)
+        optim.set_lr(optimizer, lr)
+        with runtime.autocast(device):
             logits = model(input_ids)
         loss = masked_nll(logits, input_ids, response_mask)  # assistant tokens only, shifted by one
-        train.check_finite(loss, step)
+        optim.check_finite(loss, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        throughput.add(input_ids.numel())
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{throughput.per_second:,.0f}")
-        if (step + 1) % 10 == 0:
-            log.log({"step": step + 1, "split": "train", "loss": loss.item(), "lr": lr})
+        progress.step(step + 1, input_ids.numel(), {"loss": loss.item(), "lr": lr}, write=(step + 1) % 10 == 0)
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             val_loss = evaluate.assistant_loss(model, enc, val_set.examples)
             model.train()
             log.log({"step": step + 1, "split": "eval", "assistant_loss": val_loss})
-            bar.write(f"step {step + 1}: held-out assistant loss {val_loss:.3f}")
+            progress.write(f"step {step + 1}: held-out assistant loss {val_loss:.3f}")
             checkpoint.save_checkpoint(f"{args.out}/model.pt", model, "sft", step + 1, optimizer,
                                        extra={"args": vars(args), "init": args.init, "before": before})
-except train.NonFiniteLossError as e:
-    bar.close()
+except optim.NonFiniteLossError as e:
+    progress.close()
     sys.exit(f"error: {e}")
-bar.close()
-throughput.stop()  # training time ends here; evaluation below is not counted
+progress.close()  # training time ends here; evaluation below is not counted
 
 # ----------------------------------------------------------------------------- evaluate after and save
 print("grading the SFT model on the same held-out prompts ...")
 after, shown = evaluate.evaluate_chat(model, enc, args.eval_limit, val_set.examples)
 log.log({"step": args.steps, "split": "final", **after})
-print("\n" + evaluate.before_after_table(before, after, "pretrained", "SFT"))
-print("\n" + evaluate.knows_vs_says_table([("pretrained", before), ("SFT", after)]))
+print("\n" + evaluate.behaviour_tables(before, after, "pretrained", "SFT"))
 print("\nsample replies:")
 for kind, (prompt, reply) in shown.items():
     print(f"  [{kind}] {prompt!r} -> {reply!r}")
-records = metrics.read_metrics(f"{args.out}/metrics.jsonl")
-metrics.plot_curves(records, [("assistant loss", [("train", "loss", "train"), ("eval", "assistant_loss", "held-out")])],
-                    f"{args.out}/curves.png", title="SFT")
-metrics.write_summary(args.out, {
-    "stage": "sft", "device": device, "steps": args.steps, "wall_time_s": throughput.elapsed,
-    "tokens_per_s": throughput.per_second, "init": args.init, "quick": args.quick,
-    "data": train_set.summary(), "metrics": evaluate.summary_metrics(before, after),
-    "before": before, "after": after, "samples": {p: r for p, r in shown.values()}, "plots": ["curves.png"],
-})
-report.update_for_stage(args.out, "sft")
+report.finish_stage("sft", args, device, progress.throughput, {
+    "data": train_set.summary(), "metrics": evaluate.summary_metrics(before, after), "before": before, "after": after,
+    "samples": {p: r for p, r in shown.values()}})

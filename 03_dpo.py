@@ -45,34 +45,42 @@ import sys
 
 import torch
 
-from gpt_mini import checkpoint, data, evaluate, metrics, report, train
+from gpt_mini import checkpoint, cli, data, evaluate, optim, plots, report, runlog, runtime, sweep
 from gpt_mini.losses import DPO_LOSS_TYPES, chosen_nll, dpo_loss, preference_metrics
-from gpt_mini.preference import pair_logps, score_pairs, token_kl, token_logratios
+from gpt_mini.preference import drift, held_out_metrics, logratio_views, pair_logps, score_pairs
 from gpt_mini.tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------- arguments
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-train.add_common_args(parser, "dpo")
-parser.add_argument("--init", type=train.path_arg, default="runs/sft", help="SFT checkpoint: the policy's start and the frozen reference")
-parser.add_argument("--beta", type=train.positive_float, nargs="+", default=[0.1], help="KL strength, > 0; several values run a sweep")
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+cli.add_common_args(parser, "dpo")
+parser.add_argument("--init", type=cli.path_arg, default="runs/sft",
+                    help="SFT checkpoint: the policy's start and the frozen reference")
+parser.add_argument("--beta", type=cli.positive_float, nargs="+", default=[0.1],
+                    help="KL strength, > 0; several values run a sweep")
 parser.add_argument("--loss", default="sigmoid", choices=DPO_LOSS_TYPES, help="sigmoid (DPO), ipo or hinge")
-parser.add_argument("--label-smoothing", type=train.float_arg(0, 0.5, high_open=True), default=0.0,
+parser.add_argument("--label-smoothing", type=cli.float_arg(0, 0.5, high_open=True), default=0.0,
                     help="epsilon of conservative DPO, in [0, 0.5) (sigmoid loss only)")
-parser.add_argument("--rpo-alpha", type=train.non_negative_float, default=0.0, help="weight of an NLL term on the chosen response (RPO); 0 is pure DPO")
-parser.add_argument("--steps", type=train.positive_int, default=400, help="optimizer steps per beta")
-parser.add_argument("--batch-size", type=train.positive_int, default=16, help="pairs per step")
-parser.add_argument("--lr", type=train.positive_float, default=5e-6, help="peak learning rate (AdamW)")
-parser.add_argument("--warmup", type=train.non_negative_int, default=20, help="linear warm-up steps")
-parser.add_argument("--log-every", type=train.positive_int, default=100, help="steps between log lines, held-out metrics and checkpoints")
-parser.add_argument("--live-reference", action="store_true", help="run the reference every step instead of caching its log-probs")
-parser.add_argument("--eval-limit", type=train.positive_int, default=None, help="grade only the first N held-out items of each kind")
+parser.add_argument("--rpo-alpha", type=cli.non_negative_float, default=0.0,
+                    help="weight of an NLL term on the chosen response (RPO); 0 is pure DPO")
+parser.add_argument("--steps", type=cli.positive_int, default=400, help="optimizer steps per beta")
+parser.add_argument("--batch-size", type=cli.positive_int, default=16, help="pairs per step")
+parser.add_argument("--lr", type=cli.positive_float, default=5e-6, help="peak learning rate (AdamW)")
+parser.add_argument("--warmup", type=cli.non_negative_int, default=20, help="linear warm-up steps")
+parser.add_argument("--log-every", type=cli.positive_int, default=100,
+                    help="steps between log lines, held-out metrics and checkpoints")
+parser.add_argument("--live-reference", action="store_true",
+                    help="run the reference every step instead of caching its log-probs")
+parser.add_argument("--eval-limit", type=cli.positive_int, default=None,
+                    help="grade only the first N held-out items of each kind")
 args = parser.parse_args()
 if args.label_smoothing and args.loss != "sigmoid":
-    parser.error(f"--label-smoothing applies to --loss sigmoid only, got --loss {args.loss} with --label-smoothing {args.label_smoothing:g}")
-train.apply_quick(args, parser, steps=40, batch_size=8, log_every=20, eval_limit=16)
+    parser.error(f"--label-smoothing applies to --loss sigmoid only, "
+                 f"got --loss {args.loss} with --label-smoothing {args.label_smoothing:g}")
+cli.apply_quick(args, parser, steps=40, batch_size=8, log_every=20, eval_limit=16)
 
-device = train.pick_device(args.device)
-train.seed_everything(args.seed)
+device = runtime.pick_device(args.device)
+runtime.seed_everything(args.seed)
 
 # ----------------------------------------------------------------------------- load
 enc = load_tokenizer()
@@ -92,77 +100,46 @@ pad = data.pad_id(enc)
 if args.eval_limit:
     val_set.examples = val_set.examples[:4 * args.eval_limit]
 
-# The reference is frozen, so its log-probs are fixed numbers: compute them once.
-# Each is computed at the precision its policy pass below runs at (bf16 autocast on CUDA in the loop,
-# fp32 in held_out), so that at step 0, where policy = reference, the two agree.
+# The reference is frozen, so its log-probs are fixed numbers: compute them once. Each is computed at the
+# precision its policy pass runs at (bf16 autocast on CUDA in the loop, fp32 in the held-out metrics),
+# so that at step 0, where policy = reference, the two agree.
 print("scoring every pair under the frozen reference (once) ...")
-with train.autocast(device):
+with runtime.autocast(device):
     ref_chosen_all, ref_rejected_all, _ = score_pairs(reference, train_set.examples, pad)
-val_ref_chosen, val_ref_rejected, val_lengths = score_pairs(reference, val_set.examples, pad)
+val_ref = score_pairs(reference, val_set.examples, pad)
+
+
+def held_out(policy, beta):
+    return held_out_metrics(policy, reference, val_set.examples, val_ref, pad, beta, args.loss, args.label_smoothing)
+
 
 print("grading the SFT model's replies on held-out prompts ...")
 before, _ = evaluate.evaluate_chat(reference, enc, args.eval_limit)
 
-
-@torch.no_grad()
-def held_out(policy, beta):
-    """eval/ metrics on the held-out pairs, including the exact token KL to the reference.
-
-    One pass of the policy gives both its summed log-probs and the logits the KL needs
-    (batches of 64, as score_pairs batched the cached reference log-probs)."""
-    chosen, rejected, kls = [], [], []
-    policy.eval()
-    for i in range(0, len(val_set.examples), 64):
-        input_ids, mask, _ = data.pair_batch(val_set.examples[i:i + 64], pad)
-        input_ids, mask = input_ids.to(device), mask.to(device)
-        batch_chosen, batch_rejected, policy_logits = pair_logps(policy, input_ids, mask)
-        chosen.append(batch_chosen.float().cpu())
-        rejected.append(batch_rejected.float().cpu())
-        kls.append(token_kl(policy_logits, reference(input_ids), input_ids, mask))
-    policy.train()
-    policy_chosen, policy_rejected = torch.cat(chosen), torch.cat(rejected)
-    loss, chosen_rewards, rejected_rewards = dpo_loss(
-        policy_chosen, policy_rejected, val_ref_chosen, val_ref_rejected, beta, args.label_smoothing,
-        args.loss, val_lengths[0], val_lengths[1])
-    out = {"eval/loss": loss.item(), "eval/logps/chosen": policy_chosen.mean().item(),
-           "eval/logps/rejected": policy_rejected.mean().item(),
-           "eval/drift": drift(policy_chosen, policy_rejected, val_ref_chosen, val_ref_rejected, val_lengths),
-           "eval/kl": torch.stack(kls).mean().item()}
-    out.update({f"eval/{k}": v for k, v in preference_metrics(chosen_rewards, rejected_rewards).items()})
-    return out
-
-
-def drift(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths):
-    """Mean |log pi - log ref| per response token, over chosen and rejected: how far the policy moved."""
-    moved = (policy_chosen - ref_chosen).abs().sum() + (policy_rejected - ref_rejected).abs().sum()
-    return (moved / lengths.sum()).item()
-
-
-def run_one(beta):
-    out_dir = os.path.join(args.out, f"beta-{beta:g}")
-    train.prepare_out_dir(out_dir)
+# ----------------------------------------------------------------------------- loop, once per beta
+for beta in args.beta:
+    out_dir = cli.prepare_out_dir(os.path.join(args.out, f"beta-{beta:g}"))
     torch.manual_seed(args.seed)
     policy = checkpoint.model_from_checkpoint(sft_state, device)
     policy.train()
-    optimizer = train.make_optimizer(policy, args.lr, weight_decay=0.0)
-    log = metrics.MetricsLogger(f"{out_dir}/metrics.jsonl")
+    optimizer = optim.make_optimizer(policy, args.lr, weight_decay=0.0)
+    log = runlog.MetricsLogger(f"{out_dir}/metrics.jsonl")
     step0 = held_out(policy, beta)
     log.log({"step": 0, "split": "eval", **step0})
-    print(f"\n[beta {beta:g}] step 0 held-out: loss {step0['eval/loss']:.4f} (log 2 = 0.6931), "
-          f"margin {step0['eval/rewards/margins']:.4f}, accuracy {step0['eval/rewards/accuracies']:.2f} (ties count as wrong)")
-    interval, throughput = [], metrics.Throughput()
-    bar = metrics.progress(args.steps, f"dpo beta={beta:g}", enabled=not args.no_progress)
+    print(f"\n[beta {beta:g}] step 0 held-out: loss {step0['eval/loss']:.4f} (log 2 = 0.6931), margin "
+          f"{step0['eval/rewards/margins']:.4f}, accuracy {step0['eval/rewards/accuracies']:.2f} (ties count as wrong)")
+    progress = runlog.Progress(log, args.steps, f"dpo beta={beta:g}", enabled=not args.no_progress, average=True)
     try:
         for step in range(args.steps):
             idx = data.sample_indices(len(train_set.examples), args.batch_size, data.step_generator(args.seed, step))
             input_ids, response_mask, lengths = data.pair_batch([train_set.examples[i] for i in idx], pad)
             input_ids, response_mask = input_ids.to(device), response_mask.to(device)
             chosen_lengths, rejected_lengths = lengths.to(device).chunk(2)
-            train.set_lr(optimizer, train.lr_at(step, args.steps, args.lr, args.warmup))
-            with train.autocast(device):  # one forward for chosen and rejected together
+            optim.set_lr(optimizer, optim.lr_at(step, args.steps, args.lr, args.warmup))
+            with runtime.autocast(device):  # one forward for chosen and rejected together
                 policy_chosen_logps, policy_rejected_logps, _ = pair_logps(policy, input_ids, response_mask)
             if args.live_reference:
-                with torch.no_grad(), train.autocast(device):
+                with torch.no_grad(), runtime.autocast(device):
                     ref_chosen_logps, ref_rejected_logps, _ = pair_logps(reference, input_ids, response_mask)
             else:
                 ref_chosen_logps, ref_rejected_logps = ref_chosen_all[idx].to(device), ref_rejected_all[idx].to(device)
@@ -171,88 +148,61 @@ def run_one(beta):
                 beta, args.label_smoothing, args.loss, chosen_lengths, rejected_lengths)
             if args.rpo_alpha:  # RPO (Pang et al. 2024): keep the chosen response likely
                 loss = loss + args.rpo_alpha * chosen_nll(policy_chosen_logps, chosen_lengths)
-            train.check_finite(loss, step)
+            optim.check_finite(loss, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
             optimizer.step()
-            throughput.add(input_ids.numel())
-            interval.append({"loss": loss.item(), **preference_metrics(chosen_rewards, rejected_rewards),
-                             "logps/chosen": policy_chosen_logps.mean().item(),
-                             "logps/rejected": policy_rejected_logps.mean().item(),
-                             "drift": drift(policy_chosen_logps.detach(), policy_rejected_logps.detach(),
-                                            ref_chosen_logps, ref_rejected_logps, lengths)})
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", pairs_s=f"{(step + 1) * args.batch_size / throughput.elapsed:.1f}")
-            if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
-                averaged = {k: sum(r[k] for r in interval) / len(interval) for k in interval[0]}
+            logged = (step + 1) % args.log_every == 0 or step + 1 == args.steps
+            averaged = progress.step(step + 1, input_ids.numel(), {
+                "loss": loss.item(), **preference_metrics(chosen_rewards, rejected_rewards),
+                "logps/chosen": policy_chosen_logps.mean().item(),
+                "logps/rejected": policy_rejected_logps.mean().item(),
+                "drift": drift(policy_chosen_logps.detach(), policy_rejected_logps.detach(),
+                               ref_chosen_logps, ref_rejected_logps, lengths)}, write=logged)
+            if logged:
                 evals = held_out(policy, beta)
-                log.log({"step": step + 1, "split": "train", **averaged})
                 log.log({"step": step + 1, "split": "eval", **evals})
-                bar.write(f"step {step + 1:4d} | loss {averaged['loss']:.4f} | margin {averaged['rewards/margins']:+.3f} | "
-                          f"acc {averaged['rewards/accuracies']:.2f} | logps/chosen {averaged['logps/chosen']:.2f} "
-                          f"rejected {averaged['logps/rejected']:.2f} | eval/acc {evals['eval/rewards/accuracies']:.2f} "
-                          f"eval/margin {evals['eval/rewards/margins']:+.3f} eval/kl {evals['eval/kl']:.4f}")
-                interval = []
+                a = averaged
+                progress.write(f"step {step + 1:4d} | loss {a['loss']:.4f} | margin {a['rewards/margins']:+.3f} | "
+                               f"acc {a['rewards/accuracies']:.2f} | logps/chosen {a['logps/chosen']:.2f} "
+                               f"rejected {a['logps/rejected']:.2f} | eval/acc {evals['eval/rewards/accuracies']:.2f} "
+                               f"eval/margin {evals['eval/rewards/margins']:+.3f} eval/kl {evals['eval/kl']:.4f}")
                 checkpoint.save_checkpoint(f"{out_dir}/model.pt", policy, "dpo", step + 1,
                                            extra={"args": vars(args), "beta": beta, "init": args.init})
-    except train.NonFiniteLossError as e:
-        bar.close()
+    except optim.NonFiniteLossError as e:
+        progress.close()
         sys.exit(f"error: {e}")
-    bar.close()
-    throughput.stop()  # training time ends here; evaluation below is not counted
+    progress.close()  # training time ends here; evaluation below is not counted
 
+    # ------------------------------------------------------------------------- evaluate and save
     after, shown = evaluate.evaluate_chat(policy, enc, args.eval_limit)
     log.log({"step": args.steps, "split": "final", **after})
     print(f"\n[beta {beta:g}] behaviour on held-out prompts, greedy:")
-    print(evaluate.before_after_table(before, after, "SFT", "DPO"))
-    print("\n" + evaluate.knows_vs_says_table([("SFT", before), ("DPO", after)]))
-    # where the change sits: per-token log-ratios on three held-out pairs (lesson 5)
-    token_views = []
-    for kind in ("sycophancy", "self_contradiction", "rude"):
-        example = next((e for e in val_set.examples if e["kind"] == kind), None)
-        if example is not None:
-            ratios = token_logratios(policy, reference, example, pad)
-            token_views.append({"title": f"held-out pair, rejected = {kind}",
-                                **{side: [(enc.decode([t]), r) for t, r in ratios[side]] for side in ratios}})
-    if token_views:
-        metrics.plot_token_logratios(token_views, f"{out_dir}/token_logratios.png",
-                                     title=f"log π_θ − log π_ref per response token after DPO (β = {beta:g})")
+    print(evaluate.behaviour_tables(before, after, "SFT", "DPO"))
+    views = logratio_views(policy, reference, val_set.examples, pad, enc)  # where the change sits (lesson 5)
+    if views:
+        plots.plot_token_logratios(views, f"{out_dir}/token_logratios.png",
+                                   title=f"log π_θ − log π_ref per response token after DPO (β = {beta:g})")
     for kind, (prompt, reply) in shown.items():
         if kind.startswith("claim"):
             print(f"  [{kind}] {prompt!r} -> {reply!r}")
-    records = metrics.read_metrics(f"{out_dir}/metrics.jsonl")
-    metrics.plot_curves(records, [
-        ("loss", [("train", "loss", "train"), ("eval", "eval/loss", "held-out")]),
-        ("rewards/margins", [("train", "rewards/margins", "train"), ("eval", "eval/rewards/margins", "held-out")]),
-        ("rewards/accuracies", [("train", "rewards/accuracies", "train"), ("eval", "eval/rewards/accuracies", "held-out")]),
-        ("logps (likelihood displacement)", [("train", "logps/chosen", "chosen"), ("train", "logps/rejected", "rejected")]),
-        ("drift from the reference", [("eval", "eval/kl", "held-out token KL"), ("eval", "eval/drift", "held-out |log-ratio|/token")]),
-    ], f"{out_dir}/curves.png", title=f"DPO, beta = {beta:g}")
-    final = records[-2] if records[-1]["split"] == "final" else records[-1]
-    metrics.write_summary(out_dir, {
-        "stage": "dpo", "beta": beta, "loss_type": args.loss, "label_smoothing": args.label_smoothing,
-        "rpo_alpha": args.rpo_alpha, "lr": args.lr, "steps": args.steps, "device": device, "init": args.init,
-        "wall_time_s": throughput.elapsed, "tokens_per_s": throughput.per_second, "quick": args.quick,
-        "pairs_per_s": args.steps * args.batch_size / throughput.elapsed, "data": train_set.summary(),
-        "held_out": {k: v for k, v in final.items() if k.startswith("eval/")},
+    report.finish_stage("dpo", args, device, progress.throughput, out=out_dir, update_report=False, beta=beta, numbers={
+        "beta": beta, "loss_type": args.loss, "label_smoothing": args.label_smoothing, "rpo_alpha": args.rpo_alpha,
+        "lr": args.lr, "pairs_per_s": args.steps * args.batch_size / progress.throughput.elapsed,
+        "data": train_set.summary(), "held_out": evals, "before": before, "after": after,
         "metrics": {**evaluate.summary_metrics(before, after),
-                    "held-out preference accuracy": {"before": step0["eval/rewards/accuracies"],
-                                                     "after": final["eval/rewards/accuracies"], "pct": True},
-                    "held-out reward margin": {"before": step0["eval/rewards/margins"],
-                                               "after": final["eval/rewards/margins"], "pct": False},
-                    "held-out token KL to reference": {"before": step0["eval/kl"], "after": final["eval/kl"], "pct": False}},
-        "before": before, "after": after, "samples": {p: r for p, r in shown.values()},
-        "plots": ["curves.png"] + (["token_logratios.png"] if token_views else []), "token_logratios": token_views,
-    })
-
-
-# ----------------------------------------------------------------------------- loop over beta, then compare
-for beta in args.beta:
-    run_one(beta)
+                    **{label: {"before": step0[key], "after": evals[key], "pct": pct} for label, key, pct in (
+                        ("held-out preference accuracy", "eval/rewards/accuracies", True),
+                        ("held-out reward margin", "eval/rewards/margins", False),
+                        ("held-out token KL to reference", "eval/kl", False))}},
+        "samples": {p: r for p, r in shown.values()}, "token_logratios": views,
+        "plots": ["curves.png"] + (["token_logratios.png"] if views else [])})
     # the reference must be exactly the SFT model still: frozen means frozen
     assert all(torch.equal(p, sft_state["model"][n]) for n, p in reference.state_dict().items()), "reference changed"
-if len(args.beta) > 1 or len(metrics.beta_summaries(args.out)) > 1:
-    path, table = metrics.plot_beta_sweep(args.out)
+
+# ----------------------------------------------------------------------------- compare the betas, report
+if len(args.beta) > 1 or len(sweep.beta_summaries(args.out)) > 1:
+    path, table = sweep.plot_beta_sweep(args.out)
     print(f"\nbeta sweep ({path}):\n{table}")
 report.update_for_stage(args.out, "dpo")

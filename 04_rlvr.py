@@ -13,6 +13,10 @@ pass@k; before and after, it also grades what RL never trains on (facts, claims,
 the separate held-out sums of 02_sft.py), to show any side effects.
 Writes runs/rlvr/: model.pt, metrics.jsonl, reward.png, summary.json.
 
+Default loss and schedule: the clipped GRPO loss below (clip 0.2) with the k3 KL penalty at
+0.02, 50 steps of 16 prompts x 8 samples, 2 optimizer steps on each batch, AdamW without
+weight decay, gradients clipped at 1.0, lr 3e-5 after 5 warm-up steps (--warmup), then constant.
+
 Which GRPO: the DeepSeekMath objective (Shao et al. 2024, Eq. 3) with
   - population std in the advantage (an all-equal group gets advantage 0: no signal),
   - PPO's clipped importance ratio per token, so --inner-epochs > 1 reuses a batch safely,
@@ -33,7 +37,7 @@ import sys
 
 import torch
 
-from gpt_mini import checkpoint, data, evaluate, metrics, report, train
+from gpt_mini import checkpoint, cli, data, evaluate, optim, report, runlog, runtime
 from gpt_mini.logprobs import pad_and_stack, response_token_logps
 from gpt_mini.losses import group_advantages, policy_gradient_loss
 from gpt_mini.sampling import generate_ids
@@ -41,29 +45,35 @@ from gpt_mini.tokenizer import END, load_tokenizer, render_prompt
 from gpt_mini.verifier import reward
 
 # ----------------------------------------------------------------------------- arguments
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-train.add_common_args(parser, "rlvr")
-parser.add_argument("--init", type=train.path_arg, default="runs/dpo/beta-0.1", help="checkpoint to start from (also the frozen reference)")
-parser.add_argument("--steps", type=train.positive_int, default=50, help="RL steps (each samples a fresh batch)")
-parser.add_argument("--prompts", type=train.positive_int, default=16, help="prompts per step (P); fewer makes each step noisier")
-parser.add_argument("--group-size", type=train.int_arg(2), default=8,
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+cli.add_common_args(parser, "rlvr")
+parser.add_argument("--init", type=cli.path_arg, default="runs/dpo/beta-0.1",
+                    help="checkpoint to start from (also the frozen reference)")
+parser.add_argument("--steps", type=cli.positive_int, default=50, help="RL steps (each samples a fresh batch)")
+parser.add_argument("--prompts", type=cli.positive_int, default=16,
+                    help="prompts per step (P); fewer makes each step noisier")
+parser.add_argument("--group-size", type=cli.int_arg(2), default=8,
                     help="samples per prompt (G), at least 2: advantages compare samples of one prompt")
-parser.add_argument("--temperature", type=train.positive_float, default=1.0, help="sampling temperature, > 0")
-parser.add_argument("--max-new-tokens", type=train.positive_int, default=64, help="longest completion")
-parser.add_argument("--lr", type=train.positive_float, default=3e-5, help="learning rate (AdamW, constant after warm-up)")
-parser.add_argument("--kl", type=train.non_negative_float, default=0.02, help="coefficient of the k3 KL penalty to the reference")
-parser.add_argument("--clip-eps", type=train.positive_float, default=0.2, help="PPO clip range of the importance ratio")
-parser.add_argument("--inner-epochs", type=train.positive_int, default=2, help="optimizer steps on each sampled batch")
-parser.add_argument("--eval-every", type=train.positive_int, default=25, help="steps between held-out evaluations and checkpoints")
-parser.add_argument("--pass-k", type=train.positive_int, default=8, help="k of the held-out pass@k")
-parser.add_argument("--eval-limit", type=train.positive_int, default=None, help="use only the first N held-out tasks")
+parser.add_argument("--temperature", type=cli.positive_float, default=1.0, help="sampling temperature, > 0")
+parser.add_argument("--max-new-tokens", type=cli.positive_int, default=64, help="longest completion")
+parser.add_argument("--lr", type=cli.positive_float, default=3e-5, help="learning rate (AdamW, constant after warm-up)")
+parser.add_argument("--warmup", type=cli.non_negative_int, default=5, help="linear warm-up steps")
+parser.add_argument("--kl", type=cli.non_negative_float, default=0.02,
+                    help="coefficient of the k3 KL penalty to the reference")
+parser.add_argument("--clip-eps", type=cli.positive_float, default=0.2, help="PPO clip range of the importance ratio")
+parser.add_argument("--inner-epochs", type=cli.positive_int, default=2, help="optimizer steps on each sampled batch")
+parser.add_argument("--eval-every", type=cli.positive_int, default=25,
+                    help="steps between held-out evaluations and checkpoints")
+parser.add_argument("--pass-k", type=cli.positive_int, default=8, help="k of the held-out pass@k")
+parser.add_argument("--eval-limit", type=cli.positive_int, default=None, help="use only the first N held-out tasks")
 args = parser.parse_args()
-train.apply_quick(args, parser, steps=6, prompts=4, group_size=4, eval_every=3, eval_limit=16, pass_k=4,
-                  max_new_tokens=48)
+cli.apply_quick(args, parser, steps=6, prompts=4, group_size=4, eval_every=3, eval_limit=16, pass_k=4,
+                max_new_tokens=48)
 
-device = train.pick_device(args.device)
-train.prepare_out_dir(args.out)
-train.seed_everything(args.seed)
+device = runtime.pick_device(args.device)
+cli.prepare_out_dir(args.out)
+runtime.seed_everything(args.seed)
 
 # ----------------------------------------------------------------------------- load
 enc = load_tokenizer()
@@ -77,28 +87,30 @@ except data.DataError as e:
 policy = checkpoint.model_from_checkpoint(state, device)
 reference = checkpoint.model_from_checkpoint(state, device)
 reference.eval().requires_grad_(False)  # the KL anchor never moves
-optimizer = train.make_optimizer(policy, args.lr, weight_decay=0.0)
+optimizer = optim.make_optimizer(policy, args.lr, weight_decay=0.0)
 end_id, pad = enc.encode_single_token(END), data.pad_id(enc)
-log = metrics.MetricsLogger(f"{args.out}/metrics.jsonl")
-print(f"{len(tasks)} training tasks, {len(val_tasks)} held-out; P={args.prompts} prompts x G={args.group_size} samples per step")
+log = runlog.MetricsLogger(f"{args.out}/metrics.jsonl")
+print(f"{len(tasks)} training tasks, {len(val_tasks)} held-out; "
+      f"P={args.prompts} prompts x G={args.group_size} samples per step")
 
 
 def held_out(step):
+    """Held-out greedy accuracy, pass@k and one sample's accuracy, logged -> (scores, greedy reply to task 0)."""
     scores, example = evaluate.task_accuracy(policy, enc, val_tasks, args.pass_k, args.max_new_tokens, args.seed)
     log.log({"step": step, "split": "eval", **scores})
     return scores, example
 
 
+k = f"pass@{args.pass_k}"
 before, _ = held_out(0)
-print(f"start: held-out greedy accuracy {before['greedy_accuracy']:.3f}, pass@{args.pass_k} {before[f'pass@{args.pass_k}']:.3f}")
+print(f"start: held-out greedy accuracy {before['greedy_accuracy']:.3f}, {k} {before[k]:.3f}")
 # RL on sums may also move what it never trains on (facts, claims): measure that too
 print("grading the start model on the other held-out behaviours (facts, claims, held-out sums) ...")
 behaviour_before, _ = evaluate.evaluate_chat(policy, enc, args.eval_limit)
 
 # ----------------------------------------------------------------------------- loop
-throughput = metrics.Throughput()
 sampler = torch.Generator(device=device).manual_seed(args.seed)
-bar = metrics.progress(args.steps, "rlvr", enabled=not args.no_progress)
+progress = runlog.Progress(log, args.steps, "rlvr", enabled=not args.no_progress, show=("reward", "kl"))
 try:
     for step in range(args.steps):
         # 1. sample G completions for each of P prompts with the current policy
@@ -109,77 +121,58 @@ try:
                                              stop_tokens=(end_id,), generator=sampler, return_finished=True)
         # 2. score them with the verifier; advantages relative to the group
         rewards = torch.tensor([reward(enc.decode(c), t["answer"]) for c, t in zip(completions, group_tasks)])
-        advantages = group_advantages(rewards.view(args.prompts, args.group_size)).view(-1).to(device)  # (P*G,)
+        groups = rewards.view(args.prompts, args.group_size)
+        advantages = group_advantages(groups).view(-1).to(device)  # (P*G,)
         # 3. the completion tokens (and the <|end|> that closed them) are the actions
         actions = [c + [end_id] if f else c for c, f in zip(completions, finished)]
         input_ids, mask = pad_and_stack([p + a for p, a in zip(prompt_ids, actions)],
                                         [[0] * len(p) + [1] * len(a) for p, a in zip(prompt_ids, actions)], pad)
         input_ids, mask = input_ids.to(device), mask.to(device)
-        with torch.no_grad(), train.autocast(device):  # as the policy's pass below: equal at step 0
+        with torch.no_grad(), runtime.autocast(device):  # as the policy's pass below: equal at step 0
             ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)    # (N, T-1)
         # 4. a few clipped policy-gradient steps on this batch
+        optim.set_lr(optimizer, optim.lr_at(step, args.steps, args.lr, args.warmup, min_lr_ratio=1.0))
         for epoch in range(args.inner_epochs):
-            with train.autocast(device):
+            with runtime.autocast(device):
                 logits = policy(input_ids)
             logps, action_mask = response_token_logps(logits, input_ids, mask)           # (N, T-1)
             if epoch == 0:  # the policy has not moved yet: it *is* the sampling policy (ratio 1)
                 old_logps = logps.detach()
             loss, stats = policy_gradient_loss(logps, old_logps, ref_logps, advantages, action_mask,
                                                args.clip_eps, args.kl)
-            train.check_finite(loss, step)
+            optim.check_finite(loss, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
-            train.set_lr(optimizer, train.lr_at(step, args.steps, args.lr, warmup_steps=5, min_lr_ratio=1.0))
             optimizer.step()
-        groups = rewards.view(args.prompts, args.group_size)
-        throughput.add(int(mask.sum()))
-        record = {"step": step + 1, "split": "train", "reward": rewards.mean().item(),
-                  "reward_std": groups.std(dim=1, unbiased=False).mean().item(),
-                  "no_signal_groups": (groups.max(dim=1).values == groups.min(dim=1).values).float().mean().item(),
-                  "completion_length": sum(len(a) for a in actions) / len(actions), "loss": loss.item(), **stats}
-        log.log(record)
-        bar.update(1)
-        bar.set_postfix(reward=f"{record['reward']:.2f}", kl=f"{stats['kl']:.4f}")
+        record = progress.step(step + 1, int(mask.sum()), {
+            "reward": rewards.mean().item(), "reward_std": groups.std(dim=1, unbiased=False).mean().item(),
+            "no_signal_groups": (groups.max(dim=1).values == groups.min(dim=1).values).float().mean().item(),
+            "completion_length": sum(len(a) for a in actions) / len(actions), "loss": loss.item(), **stats}, write=True)
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
-            scores, _ = held_out(step + 1)
-            bar.write(f"step {step + 1}: reward {record['reward']:.2f} | held-out greedy {scores['greedy_accuracy']:.3f} "
-                      f"pass@{args.pass_k} {scores[f'pass@{args.pass_k}']:.3f} | kl {stats['kl']:.4f} clip {stats['clip_fraction']:.3f}")
+            after, example = held_out(step + 1)
+            progress.write(f"step {step + 1}: reward {record['reward']:.2f} | "
+                           f"held-out greedy {after['greedy_accuracy']:.3f} {k} {after[k]:.3f} | kl {stats['kl']:.4f} "
+                           f"clip {stats['clip_fraction']:.3f}")
             checkpoint.save_checkpoint(f"{args.out}/model.pt", policy, "rlvr", step + 1,
                                        extra={"args": vars(args), "init": args.init})
-except train.NonFiniteLossError as e:
-    bar.close()
+except optim.NonFiniteLossError as e:
+    progress.close()
     sys.exit(f"error: {e}")
-bar.close()
-throughput.stop()  # training time ends here; evaluation below is not counted
+progress.close()  # training time ends here; evaluation below is not counted
 
 # ----------------------------------------------------------------------------- evaluate and save
-records = metrics.read_metrics(f"{args.out}/metrics.jsonl")
-after = [r for r in records if r["split"] == "eval"][-1]
-_, example = evaluate.task_accuracy(policy, enc, val_tasks[:1], 0, args.max_new_tokens)
-err_before, err_after = 1 - before["greedy_accuracy"], 1 - after["greedy_accuracy"]
-print(f"\nheld-out greedy accuracy {before['greedy_accuracy']:.3f} -> {after['greedy_accuracy']:.3f} "
-      f"(error rate {err_before:.3f} -> {err_after:.3f}); pass@{args.pass_k} {before[f'pass@{args.pass_k}']:.3f} -> "
-      f"{after[f'pass@{args.pass_k}']:.3f}")
+b, a = before["greedy_accuracy"], after["greedy_accuracy"]
+print(f"\nheld-out greedy accuracy {b:.3f} -> {a:.3f} (error rate {1 - b:.3f} -> {1 - a:.3f}); "
+      f"{k} {before[k]:.3f} -> {after[k]:.3f}")
 print(f"  {val_tasks[0]['prompt']!r} -> {example!r}")
 behaviour_after, shown = evaluate.evaluate_chat(policy, enc, args.eval_limit)
-print("\nside effects on the other held-out behaviours, greedy:")
-print(evaluate.before_after_table(behaviour_before, behaviour_after, "start", "RLVR"))
-print("\n" + evaluate.knows_vs_says_table([("start", behaviour_before), ("RLVR", behaviour_after)]))
-metrics.plot_curves(records, [("mean reward (train samples)", [("train", "reward", "reward")]),
-                              ("held-out accuracy", [("eval", "greedy_accuracy", "greedy"),
-                                                     ("eval", f"pass@{args.pass_k}", f"pass@{args.pass_k}"),
-                                                     ("eval", "sample_accuracy", "one sample, T=1")]),
-                              ("KL to reference (k3)", [("train", "kl", "kl")])],
-                    f"{args.out}/reward.png", title="RLVR")
-metrics.write_summary(args.out, {
-    "stage": "rlvr", "device": device, "steps": args.steps, "init": args.init, "quick": args.quick,
-    "wall_time_s": throughput.elapsed, "tokens_per_s": throughput.per_second,
-    "metrics": {"held-out greedy accuracy": {"before": before["greedy_accuracy"], "after": after["greedy_accuracy"], "pct": True},
-                f"held-out pass@{args.pass_k}": {"before": before[f"pass@{args.pass_k}"], "after": after[f"pass@{args.pass_k}"], "pct": True},
-                "held-out accuracy of one sample (T=1)": {"before": before["sample_accuracy"], "after": after["sample_accuracy"], "pct": True},
+print("\nside effects on the other held-out behaviours, greedy:\n"
+      + evaluate.behaviour_tables(behaviour_before, behaviour_after, "start", "RLVR"))
+report.finish_stage("rlvr", args, device, progress.throughput, pass_k=args.pass_k, numbers={
+    "metrics": {**{label: {"before": before[key], "after": after[key], "pct": True}
+                   for label, key in (("held-out greedy accuracy", "greedy_accuracy"), (f"held-out {k}", k),
+                                      ("held-out accuracy of one sample (T=1)", "sample_accuracy"))},
                 **evaluate.summary_metrics(behaviour_before, behaviour_after)},
     "before": behaviour_before, "after": behaviour_after,
-    "samples": {val_tasks[0]["prompt"]: example, **{p: r for p, r in shown.values()}}, "plots": ["reward.png"],
-})
-report.update_for_stage(args.out, "rlvr")
+    "samples": {val_tasks[0]["prompt"]: example, **{p: r for p, r in shown.values()}}})

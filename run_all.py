@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from gpt_mini.train import device_arg, path_arg, seed_arg
+from gpt_mini.cli import device_arg, path_arg, seed_arg
 
 STAGES = ["01_pretrain.py", "02_sft.py", "03_dpo.py", "04_rlvr.py"]
 
@@ -29,7 +29,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="tiny settings for every stage")
     parser.add_argument("--runs", type=path_arg, default="runs", help="folder for every stage's outputs")
     parser.add_argument("--device", type=device_arg, default="auto", help="passed to every stage")
-    parser.add_argument("--seed", type=seed_arg, default=0, help="passed to every stage (the README's band comes from seeds 0, 1 and 2)")
+    parser.add_argument("--seed", type=seed_arg, default=0,
+                        help="passed to every stage (the README's band comes from seeds 0, 1 and 2)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     args = parser.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
@@ -39,7 +40,8 @@ def main():
             "04_rlvr.py": ["--out", f"{args.runs}/rlvr", "--init", f"{args.runs}/dpo/beta-0.1"]}
     start, stage_seconds = time.time(), {}
     for script in STAGES:
-        cmd = [sys.executable, os.path.join(here, script), *outs[script], "--device", args.device, "--seed", str(args.seed)]
+        cmd = [sys.executable, os.path.join(here, script), *outs[script],
+               "--device", args.device, "--seed", str(args.seed)]
         cmd += ["--quick"] * args.quick + ["--no-progress"] * args.no_progress
         print(f"\n=== {script} ({(time.time() - start) / 60:.1f} min so far) ===", flush=True)
         stage_start = time.time()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up gpt_mini in ./.venv:   bash setup.sh           (run time: torch CPU build, numpy, tiktoken, matplotlib, tqdm)
-#                               bash setup.sh --tests   (also pytest, playwright and Debian's chromium for the lesson tests)
+#                               bash setup.sh --tests   (also pytest, ruff, playwright and Debian's chromium for the lesson tests)
 # Safe to run again: what is already there is kept.
 set -euo pipefail
 cd "$(dirname "$0")"

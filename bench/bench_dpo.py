@@ -49,11 +49,10 @@ import tempfile
 import time
 
 import common  # noqa: F401  (puts the repository on sys.path)
+import torch
 from common import machine, ratio_line, script_defaults, table
 
-import torch
-
-from gpt_mini import data, train
+from gpt_mini import data, optim
 from gpt_mini.losses import dpo_loss, preference_metrics
 from gpt_mini.model import GPT, GPTConfig
 from gpt_mini.preference import pair_logps, score_pairs
@@ -77,10 +76,12 @@ parser.add_argument("--data", default=data.data_path("dpo_train.jsonl"), help="p
 parser.add_argument("--n-layer", type=int, default=SHAPE["n_layer"], help="transformer blocks (01_pretrain.py default)")
 parser.add_argument("--n-head", type=int, default=SHAPE["n_head"], help="attention heads (01_pretrain.py default)")
 parser.add_argument("--n-embd", type=int, default=SHAPE["n_embd"], help="model width (01_pretrain.py default)")
-parser.add_argument("--block-size", type=int, default=SHAPE["block_size"], help="context length (01_pretrain.py default)")
+parser.add_argument("--block-size", type=int, default=SHAPE["block_size"],
+                    help="context length (01_pretrain.py default)")
 parser.add_argument("--seed", type=int, default=0, help="seed of the weights and of the pair order")
 parser.add_argument("--trl-defaults", action="store_true",
-                    help="leave TRL's gradient_checkpointing and bf16 at their defaults (True) instead of switching them off")
+                    help="leave TRL's gradient_checkpointing and bf16 at their defaults (True) "
+                         "instead of switching them off")
 parser.add_argument("--quick", action="store_true", help="smoke run: tiny model, few steps")
 args = parser.parse_args()
 if args.quick:
@@ -113,7 +114,7 @@ policy = GPT(GPTConfig(vocab_size=V, block_size=args.block_size, n_layer=args.n_
 reference = copy.deepcopy(policy).eval().requires_grad_(False)
 ref_chosen_all, ref_rejected_all, _ = score_pairs(reference, examples, pad)  # once, untimed (TRL precomputes too)
 policy.train()
-optimizer = train.make_optimizer(policy, DPO["lr"], weight_decay=0.0)
+optimizer = optim.make_optimizer(policy, DPO["lr"], weight_decay=0.0)
 ours_state = {"step": 0}
 
 

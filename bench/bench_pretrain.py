@@ -4,7 +4,7 @@ Pretraining throughput: gpt_mini's GPT against Hugging Face's GPT2LMHeadModel.
 Both models get the same shape (vocabulary of our tokenizer, block size, width,
 depth, heads, tied embeddings, no dropout; GPT-2 uses the "sdpa" attention), the
 same batches of random token ids, the same loss code (cross-entropy on the
-logits), the same AdamW (train.make_optimizer) and gradient clipping at 1.0, as
+logits), the same AdamW (optim.make_optimizer) and gradient clipping at 1.0, as
 in 01_pretrain.py. A timed block is --steps full training steps (forward,
 backward, clip, optimizer step). The two models alternate block by block, and a
 large fp32 matmul is timed in between as this machine's compute ceiling, so
@@ -32,12 +32,11 @@ import argparse
 import statistics
 
 import common  # noqa: F401  (puts the repository on sys.path)
-from common import interleave, machine, ratio_line, script_defaults, spread, table
-
 import torch
 import torch.nn.functional as F
+from common import interleave, machine, ratio_line, script_defaults, spread, table
 
-from gpt_mini import train
+from gpt_mini import optim
 from gpt_mini.model import GPT, GPTConfig
 from gpt_mini.tokenizer import BOS, END, PAD, load_tokenizer
 
@@ -46,9 +45,12 @@ DEFAULTS.update({k: v for k, v in script_defaults("01_pretrain.py").items() if k
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="sequences per step (01_pretrain.py default)")
-parser.add_argument("--block-size", type=int, default=DEFAULTS["block_size"], help="tokens per sequence (01_pretrain.py default)")
-parser.add_argument("--n-layer", type=int, default=DEFAULTS["n_layer"], help="transformer blocks (01_pretrain.py default)")
+parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
+                    help="sequences per step (01_pretrain.py default)")
+parser.add_argument("--block-size", type=int, default=DEFAULTS["block_size"],
+                    help="tokens per sequence (01_pretrain.py default)")
+parser.add_argument("--n-layer", type=int, default=DEFAULTS["n_layer"],
+                    help="transformer blocks (01_pretrain.py default)")
 parser.add_argument("--n-head", type=int, default=DEFAULTS["n_head"], help="attention heads (01_pretrain.py default)")
 parser.add_argument("--n-embd", type=int, default=DEFAULTS["n_embd"], help="model width C (01_pretrain.py default)")
 parser.add_argument("--steps", type=int, default=2, help="training steps per timed block")
@@ -87,7 +89,7 @@ batches = [(w[:, :-1].contiguous(), w[:, 1:].contiguous()) for w in pool]
 
 
 def make_stepper(model, forward):
-    optimizer = train.make_optimizer(model, DEFAULTS["lr"])  # AdamW, decay on matrices, betas (0.9, 0.95)
+    optimizer = optim.make_optimizer(model, DEFAULTS["lr"])  # AdamW, decay on matrices, betas (0.9, 0.95)
     state = {"i": 0}
 
     def step():

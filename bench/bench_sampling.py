@@ -28,9 +28,8 @@ import statistics
 import sys
 
 import common  # noqa: F401  (puts the repository on sys.path)
-from common import interleave, machine, ratio_line, script_defaults, table
-
 import torch
+from common import interleave, machine, ratio_line, script_defaults, table
 
 from gpt_mini import checkpoint, data
 from gpt_mini.model import GPT, GPTConfig
@@ -44,11 +43,15 @@ RLVR.update({k: v for k, v in script_defaults("04_rlvr.py").items() if k in RLVR
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
 parser.add_argument("--prompts", type=int, default=RLVR["prompts"], help="distinct prompts P (04_rlvr.py default)")
-parser.add_argument("--group-size", type=int, default=RLVR["group_size"], help="samples per prompt G (04_rlvr.py default)")
-parser.add_argument("--max-new-tokens", type=int, default=RLVR["max_new_tokens"], help="completion length (04_rlvr.py default)")
-parser.add_argument("--temperature", type=float, default=RLVR["temperature"], help="sampling temperature of the timed runs; 0 = greedy")
+parser.add_argument("--group-size", type=int, default=RLVR["group_size"],
+                    help="samples per prompt G (04_rlvr.py default)")
+parser.add_argument("--max-new-tokens", type=int, default=RLVR["max_new_tokens"],
+                    help="completion length (04_rlvr.py default)")
+parser.add_argument("--temperature", type=float, default=RLVR["temperature"],
+                    help="sampling temperature of the timed runs; 0 = greedy")
 parser.add_argument("--repeats", type=int, default=5, help="timed generations per contestant (order alternates)")
-parser.add_argument("--init", default=None, help="checkpoint folder to load instead of a random model (e.g. runs/dpo/beta-0.1)")
+parser.add_argument("--init", default=None,
+                    help="checkpoint folder to load instead of a random model (e.g. runs/dpo/beta-0.1)")
 parser.add_argument("--data", default=data.data_path("rlvr_val.jsonl"), help="prompt/answer JSONL to take prompts from")
 parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and of the sampling generator")
 parser.add_argument("--quick", action="store_true", help="smoke run: small batch, short completions")
@@ -76,7 +79,8 @@ for ids in rendered:
     by_length[len(ids)].append(ids)
 length, group = max(by_length.items(), key=lambda kv: (len(kv[1]), -kv[0]))
 if len(group) < args.prompts:
-    sys.exit(f"error: only {len(group)} prompts share the most common length {length}; ask for --prompts <= {len(group)}")
+    sys.exit(f"error: only {len(group)} prompts share the most common length {length}; "
+             f"ask for --prompts <= {len(group)}")
 rows = [ids for ids in group[:args.prompts] for _ in range(args.group_size)]  # P*G rows, grouped by prompt
 x = torch.tensor(rows, dtype=torch.long)
 B, T = x.shape
@@ -111,8 +115,10 @@ print(f"greedy tokens identical with and without the cache: {identical} "
       f"({differing_rows} of {B} rows differ)")
 print()
 print(table(["generate", "tokens/s", "s per batch"], [
-    ["KV cache (use_cache=True)", f"{statistics.median(tok_s['cache']):,.0f}", f"{statistics.median(seconds['cache']):.2f}"],
-    ["recompute prefix (use_cache=False)", f"{statistics.median(tok_s['full']):,.0f}", f"{statistics.median(seconds['full']):.2f}"],
+    ["KV cache (use_cache=True)",
+     f"{statistics.median(tok_s['cache']):,.0f}", f"{statistics.median(seconds['cache']):.2f}"],
+    ["recompute prefix (use_cache=False)",
+     f"{statistics.median(tok_s['full']):,.0f}", f"{statistics.median(seconds['full']):.2f}"],
 ]))
 print(ratio_line("speed ratio cache / recompute", ratios, goal=5.0))
 if not identical:

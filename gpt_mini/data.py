@@ -15,19 +15,14 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import data_path  # noqa: F401 - the stage scripts call data.data_path
 from .logprobs import pad_and_stack
 from .tokenizer import BOS, END, PAD, encode_text, render_chat, render_prompt
 from .verifier import is_readable_answer
 
-DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
-
 
 class DataError(ValueError):
     """Bad input data; the message names the file and, where there is one, the line."""
-
-
-def data_path(name):
-    return os.path.join(DATA_DIR, name)
 
 
 def _read_bytes(path):
@@ -241,7 +236,8 @@ def _as_prompt(value, where):
         return value
     if isinstance(value, list) and value:
         for m in value:
-            if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") or not isinstance(m.get("content"), str):
+            if (not isinstance(m, dict) or m.get("role") not in ("user", "assistant")
+                    or not isinstance(m.get("content"), str)):
                 raise DataError(f"{where}: prompt messages need role 'user'/'assistant' and string content")
         return value
     raise DataError(f"{where}: 'prompt' must be a string or a list of messages")
@@ -250,7 +246,8 @@ def _as_prompt(value, where):
 def _as_response(value, name, where):
     """chosen/rejected: a string or a list holding assistant message(s)."""
     if isinstance(value, list):
-        if not all(isinstance(m, dict) and m.get("role") == "assistant" and isinstance(m.get("content"), str) for m in value):
+        if not all(isinstance(m, dict) and m.get("role") == "assistant" and isinstance(m.get("content"), str)
+                   for m in value):
             raise DataError(f"{where}: '{name}' as a list must hold assistant messages")
         value = "".join(m["content"] for m in value)
     if not isinstance(value, str):

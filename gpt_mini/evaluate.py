@@ -15,14 +15,17 @@ never trained on, graded by the programs in grading.py.
                     the control that shows the comparison skill exists;
                 and on every claim reply: rude.
 
-Also the held-out assistant loss (mean NLL per response token of data/sft_val.jsonl).
+Also the held-out assistant loss (mean NLL per response token of data/sft_val.jsonl) and, for
+pretraining, the held-out next-token loss on fixed windows of text.
 """
 
 import torch
+import torch.nn.functional as F
 
 from . import grading
 from .data import data_path, load_jsonl, pad_batch, pad_id
 from .logprobs import sequence_logps
+from .runtime import autocast
 from .sampling import chat_replies
 from .verifier import reward
 
@@ -49,6 +52,21 @@ LABELS = {
 
 def _limit(items, n):
     return items if n is None else items[:n]
+
+
+@torch.no_grad()
+def lm_loss(model, x, y, batch_size):
+    """Held-out next-token loss of a language model, nats per token, on fixed windows x -> targets y."""
+    device = next(model.parameters()).device
+    model.eval()
+    losses = []
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        with autocast(device):
+            logits = model(xb)
+        losses.append(F.cross_entropy(logits.float().view(-1, logits.size(-1)), yb.reshape(-1), reduction="sum"))
+    model.train()
+    return (torch.stack(losses).sum() / y.numel()).item()
 
 
 @torch.no_grad()
@@ -160,6 +178,12 @@ def knows_vs_says_table(columns):
             cells = "".join(f"{100 * m[key]:8.1f} %" if m[key] == m[key] else f"{'–':>10s}" for _, m in columns)
             lines.append(f"{LABELS[key][0]:46s}{cells}")
     return "\n".join(lines)
+
+
+def behaviour_tables(before, after, title_before, title_after):
+    """The two tables a post-training stage prints at its end: every held-out metric, then knows vs says."""
+    return (before_after_table(before, after, title_before, title_after) + "\n\n"
+            + knows_vs_says_table([(title_before, before), (title_after, after)]))
 
 
 def summary_metrics(before, after):

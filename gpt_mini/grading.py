@@ -45,10 +45,12 @@ def _fields(item, grader, **types):
         raise EvalItemError(f"{grader}: an eval item must be a dict, got {type(item).__name__}: {_short(item)}")
     for key, kind in types.items():
         if key not in item:
-            raise EvalItemError(f"{grader}: the eval item has no {key!r} (it needs {', '.join(map(repr, types))}): {_short(item)}")
+            needed = ", ".join(map(repr, types))
+            raise EvalItemError(f"{grader}: the eval item has no {key!r} (it needs {needed}): {_short(item)}")
         if not isinstance(item[key], kind) or (isinstance(item[key], bool) and kind is not bool):  # True is an int
             names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-            raise EvalItemError(f"{grader}: the eval item's {key!r} must be a {names}, got {item[key]!r}: {_short(item)}")
+            raise EvalItemError(f"{grader}: the eval item's {key!r} must be a {names}, "
+                                f"got {item[key]!r}: {_short(item)}")
     return [item[key] for key in types]
 
 

@@ -38,6 +38,18 @@ def token_logps(logits, targets):
     return picked_logits - log_normalizer
 
 
+def shift_by_one(logits, input_ids, response_mask):
+    """
+    Line up every position's logits with the token they predict: the one shift by one.
+
+    returns: shifted_logits (B, T-1, V), targets (B, T-1), target_mask (B, T-1) bool.
+    """
+    shifted_logits = logits[:, :-1, :]          # (B, T-1, V) predicts the next token
+    targets = input_ids[:, 1:]                  # (B, T-1)
+    target_mask = response_mask[:, 1:].bool()   # (B, T-1) is that next token a response token?
+    return shifted_logits, targets, target_mask
+
+
 def response_token_logps(logits, input_ids, response_mask):
     """
     Per-token log-probs of the response tokens, already shifted by one.
@@ -54,9 +66,7 @@ def response_token_logps(logits, input_ids, response_mask):
     (inf/NaN) logits at prompt or pad positions can neither leak into the value
     nor into the gradient (multiplying by a 0/1 mask would give 0 * inf = NaN).
     """
-    shifted_logits = logits[:, :-1, :]          # (B, T-1, V) predicts the next token
-    targets = input_ids[:, 1:]                  # (B, T-1)
-    target_mask = response_mask[:, 1:].bool()   # (B, T-1) is that next token a response token?
+    shifted_logits, targets, target_mask = shift_by_one(logits, input_ids, response_mask)
     per_token_logps = torch.zeros(targets.shape, dtype=torch.float32, device=logits.device)
     # boolean indexing keeps only the N valid rows: (N, V) and (N,)
     per_token_logps[target_mask] = token_logps(shifted_logits[target_mask], targets[target_mask])

@@ -16,7 +16,7 @@ D head size (C // H), V vocabulary.
 """
 
 import math
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn

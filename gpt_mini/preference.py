@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from .data import pair_batch
-from .logprobs import response_token_logps, sequence_logps
+from .logprobs import response_token_logps, sequence_logps, shift_by_one
+from .losses import dpo_loss, preference_metrics
 
 
 def pair_logps(model, input_ids, response_mask):
@@ -23,36 +24,66 @@ def pair_logps(model, input_ids, response_mask):
 
 
 @torch.no_grad()
-def score_pairs(model, examples, pad_id, batch_size=64):
+def score_pairs(model, examples, pad_id, batch_size=64, kl_to=None):
     """Summed response log-probs of every pair under model -> (chosen (N,), rejected (N,), lengths (2, N)).
 
     Used once before training to cache the frozen reference's log-probs, and for
     the held-out evaluation. The model is put in eval mode and restored after.
+    With kl_to=reference, the same pass also gives a 4th value: the token KL(model || reference)
+    (token_kl), averaged over the batches.
     """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    chosen, rejected, lengths = [], [], []
+    chosen, rejected, lengths, kls = [], [], [], []
     for i in range(0, len(examples), batch_size):
         input_ids, mask, counts = pair_batch(examples[i:i + batch_size], pad_id)
-        c, r, _ = pair_logps(model, input_ids.to(device), mask.to(device))
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        c, r, logits = pair_logps(model, input_ids, mask)
         chosen.append(c.float().cpu())
         rejected.append(r.float().cpu())
         lengths.append(counts.view(2, -1))
+        if kl_to is not None:
+            kls.append(token_kl(logits, kl_to(input_ids), input_ids, mask))
     model.train(was_training)
-    return torch.cat(chosen), torch.cat(rejected), torch.cat(lengths, dim=1)
+    scores = torch.cat(chosen), torch.cat(rejected), torch.cat(lengths, dim=1)
+    return scores if kl_to is None else (*scores, torch.stack(kls).mean().item())
+
+
+def drift(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths):
+    """Mean |log pi - log ref| per response token, over chosen and rejected: how far the policy moved."""
+    moved = (policy_chosen - ref_chosen).abs().sum() + (policy_rejected - ref_rejected).abs().sum()
+    return (moved / lengths.sum()).item()
+
+
+def held_out_metrics(policy, reference, examples, ref_scores, pad_id, beta, loss_type="sigmoid", label_smoothing=0.0):
+    """eval/ metrics on held-out pairs: TRL's names, the drift and the exact token KL to the reference.
+
+    ref_scores: score_pairs(reference, examples, pad_id), computed once. One pass of the policy
+    gives both its summed log-probs and the logits the KL needs.
+    """
+    ref_chosen, ref_rejected, lengths = ref_scores
+    policy_chosen, policy_rejected, _, kl = score_pairs(policy, examples, pad_id, kl_to=reference)
+    loss, chosen_rewards, rejected_rewards = dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta,
+                                                      label_smoothing, loss_type, lengths[0], lengths[1])
+    out = {"eval/loss": loss.item(), "eval/logps/chosen": policy_chosen.mean().item(),
+           "eval/logps/rejected": policy_rejected.mean().item(),
+           "eval/drift": drift(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths), "eval/kl": kl}
+    out.update({f"eval/{k}": v for k, v in preference_metrics(chosen_rewards, rejected_rewards).items()})
+    return out
 
 
 def token_kl(policy_logits, ref_logits, input_ids, response_mask):
     """Exact KL(policy || reference) per response position, averaged over positions.
 
-    At each position that predicts a response token (the shift by one again), sum
+    At each position that predicts a response token (logprobs.shift_by_one), sum
     over the whole vocabulary p log(p / p_ref). Teacher-forced on the given
     responses, so it measures how far the next-token distributions moved there.
     """
-    mask = response_mask[:, 1:].bool()  # position t predicts token t + 1
-    logp = F.log_softmax(policy_logits[:, :-1].float(), dim=-1)[mask]  # (N, V)
-    logq = F.log_softmax(ref_logits[:, :-1].float(), dim=-1)[mask]
+    policy_shifted, _, mask = shift_by_one(policy_logits, input_ids, response_mask)
+    ref_shifted, _, _ = shift_by_one(ref_logits, input_ids, response_mask)
+    logp = F.log_softmax(policy_shifted.float(), dim=-1)[mask]  # (N, V)
+    logq = F.log_softmax(ref_shifted.float(), dim=-1)[mask]
     return (logp.exp() * (logp - logq)).sum(-1).mean()
 
 
@@ -76,3 +107,16 @@ def token_logratios(policy, reference, example, pad_id):
         ratios = (policy_logps[row] - ref_logps[row])[keep].tolist()
         out[side] = list(zip(targets[row][keep].tolist(), ratios))
     return out
+
+
+def logratio_views(policy, reference, examples, pad_id, enc, kinds=("sycophancy", "self_contradiction", "rude")):
+    """token_logratios of the first held-out pair of each kind, tokens decoded, for plots.plot_token_logratios
+    and summary.json: [{"title": ..., "chosen": [(token text, log-ratio), ...], "rejected": [...]}, ...]."""
+    views = []
+    for kind in kinds:
+        example = next((e for e in examples if e["kind"] == kind), None)
+        if example is not None:
+            ratios = token_logratios(policy, reference, example, pad_id)
+            views.append({"title": f"held-out pair, rejected = {kind}",
+                          **{side: [(enc.decode([t]), r) for t, r in ratios[side]] for side in ratios}})
+    return views

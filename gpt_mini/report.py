@@ -13,9 +13,11 @@ import argparse
 import json
 import os
 
+from .cli import path_arg
 from .evaluate import KNOWS_VS_SAYS, LABELS
-from .metrics import beta_runs, beta_summaries, read_metrics, read_summary
-from .train import path_arg
+from .plots import plot_curves, stage_curves
+from .runlog import read_metrics, read_summary, write_summary
+from .sweep import beta_runs
 
 
 def _fmt(value, pct=False):
@@ -30,6 +32,11 @@ def _fmt(value, pct=False):
 
 def _row(name, before, after, pct=False):
     return f"| {name} | {_fmt(before, pct)} | {_fmt(after, pct)} |"
+
+
+def _metric_rows(s):
+    """One table row per entry of a summary's "metrics": before and after, as a rate unless its pct is False."""
+    return [_row(k, v.get("before"), v.get("after"), pct=v.get("pct", True)) for k, v in s.get("metrics", {}).items()]
 
 
 def _stage_header(title, s, folder, runs):
@@ -52,16 +59,16 @@ def _sections(runs):
     for stage, title in (("sft", "2 · SFT"),):
         s = read_summary(os.path.join(runs, stage))
         if s:
-            rows = [_row(k, v.get("before"), v.get("after"), pct=v.get("pct", True)) for k, v in s.get("metrics", {}).items()]
+            rows = _metric_rows(s)
             out.append((title, os.path.join(runs, stage), s, rows))
     for folder, s in beta_runs(os.path.join(runs, "dpo"))[0]:  # the usable ones; see write_report for the others
         if s:
-            rows = [_row(k, v.get("before"), v.get("after"), pct=v.get("pct", True)) for k, v in s.get("metrics", {}).items()]
+            rows = _metric_rows(s)
             sweep = "" if s.get("beta") == 0.1 else " — β-sweep run, not part of the default pipeline"
             out.append((f"3 · DPO (β = {s.get('beta')}){sweep}", folder, s, rows))
     s = read_summary(os.path.join(runs, "rlvr"))
     if s:
-        rows = [_row(k, v.get("before"), v.get("after"), pct=v.get("pct", True)) for k, v in s.get("metrics", {}).items()]
+        rows = _metric_rows(s)
         out.append(("4 · RLVR", os.path.join(runs, "rlvr"), s, rows))
     return out
 
@@ -79,8 +86,9 @@ def _time_profile(runs, sections):
         pipe = json.load(f)
     loops = {"01_pretrain.py": "1 ·", "02_sft.py": "2 ·", "03_dpo.py": "3 · DPO (β = 0.1)", "04_rlvr.py": "4 ·"}
     total = pipe["total_wall_time_s"]
-    lines = [f"`{pipe['command']}` took **{total / 60:.1f} min** of wall clock" + (" (--quick)" if pipe.get("quick") else "")
-             + ". Where it went:", "", "| stage | whole script | share | training loop | loading, evaluation, saving |",
+    quick = " (--quick)" if pipe.get("quick") else ""
+    lines = [f"`{pipe['command']}` took **{total / 60:.1f} min** of wall clock{quick}. Where it went:", "",
+             "| stage | whole script | share | training loop | loading, evaluation, saving |",
              "|---|---|---|---|---|"]
     for script, seconds in pipe["stage_wall_time_s"].items():
         loop = next((s.get("wall_time_s") for title, _, s, _ in sections if title.startswith(loops[script])), None)
@@ -149,14 +157,16 @@ def _band(runs):
     names = [os.path.basename(os.path.normpath(f)) or f for f in folders]
     lines = ["## The band over seeds", "",
              f"The same pipeline with different seeds ({', '.join(names)}): mean, then the range (min to max). "
-             "Another machine's floating-point order gives another run inside a band like this one, not the same digits.", "",
+             "Another machine's floating-point order gives another run inside a band like this one, "
+             "not the same digits.", "",
              "| figure | mean | range | " + " | ".join(names) + " |", "|---" * (len(names) + 3) + "|"]
     for label, values, unit in band_rows(folders):
         got = [v for v in values if isinstance(v, (int, float)) and v == v]
         if not got:
             continue
         scale, fmt = (100, "{:.1f} %") if unit == "%" else (1, "{:.3f}" if "loss" in label else "{:.1f}")
-        cell = (lambda v: fmt.format(scale * v) if isinstance(v, (int, float)) and v == v else "–")
+        def cell(v, scale=scale, fmt=fmt):
+            return fmt.format(scale * v) if isinstance(v, (int, float)) and v == v else "–"
         lines.append(f"| {label} | {cell(sum(got) / len(got))} | {cell(min(got))} to {cell(max(got))} | "
                      + " | ".join(cell(v) for v in values) + " |")
     return lines + [""]
@@ -167,7 +177,8 @@ def write_report(runs="runs"):
     lines = ["# gpt_mini report card", "",
              "Each stage's effect, measured on held-out data it never trained on.", ""]
     total = sum(s.get("wall_time_s", 0) for title, _, s, _ in sections if "sweep" not in title)
-    lines.append(f"Time in the pipeline's training loops (the before/after evaluations excluded): {total / 60:.1f} min.")
+    lines.append("Time in the pipeline's training loops (the before/after evaluations excluded): "
+                 f"{total / 60:.1f} min.")
     lines += [""] + _time_profile(runs, sections) + _knows_vs_says(runs) + _band(runs)
     if sections and plot_summary(runs, sections):
         lines += ["![every stage, before and after](summary.png)", ""]
@@ -236,7 +247,8 @@ def write_lesson_data(runs, sections):
     if pre:
         data["pretrain"] = {"device": pre["device"], "wall time (s)": round(pre["wall_time_s"], 1),
                             "tokens/s": round(pre["tokens_per_s"]), "parameters": pre["params"],
-                            "held-out loss before": pre["held_out_loss_before"], "held-out loss after": pre["held_out_loss"],
+                            "held-out loss before": pre["held_out_loss_before"],
+                            "held-out loss after": pre["held_out_loss"],
                             "unigram baseline": pre["unigram_loss"]}
     for stage in ("sft", "rlvr"):
         s = read_summary(os.path.join(runs, stage))
@@ -291,12 +303,32 @@ def update_for_stage(out, stage):
     return update_quietly(os.path.dirname(out) or ".")
 
 
+def finish_stage(stage, args, device, throughput, numbers, out=None, update_report=True, **curves):
+    """The end of every stage script, one call: its curves from metrics.jsonl (plots.stage_curves),
+    summary.json (what ran, its timing, then the stage's numbers) and the report.
+
+    out: the stage's folder (default args.out; DPO passes one beta's folder and update_report=False,
+    then updates the report once for all its betas)."""
+    out = out or args.out
+    png, title, panels = stage_curves(stage, **curves)
+    plot_curves(read_metrics(os.path.join(out, "metrics.jsonl")), panels, os.path.join(out, png), title=title)
+    summary = {"stage": stage, "device": device, "steps": args.steps, "wall_time_s": throughput.elapsed,
+               "tokens_per_s": throughput.per_second, "quick": args.quick}
+    if getattr(args, "init", None) is not None:
+        summary["init"] = args.init
+    write_summary(out, {**summary, "plots": [png], **numbers})
+    if update_report:
+        update_for_stage(out, stage)
+
+
 def main():
-    parser = argparse.ArgumentParser(prog="python -m gpt_mini.report", description="Write runs/report.md from the stages' summaries.")
+    parser = argparse.ArgumentParser(prog="python -m gpt_mini.report",
+                                     description="Write runs/report.md from the stages' summaries.")
     parser.add_argument("--runs", type=path_arg, default="runs", help="the runs folder to read and write into")
     parser.add_argument("--band", type=path_arg, nargs="+", default=None,
                         help="other runs folders of the same pipeline with other seeds (run_all.py --seed 1 --runs "
-                             "runs_seed1 ...): the report adds their mean and range, and remembers them in runs/band.json")
+                             "runs_seed1 ...): the report adds their mean and range, "
+                             "and remembers them in runs/band.json")
     args = parser.parse_args()
     if not os.path.isdir(args.runs):
         parser.error(f"--runs must be an existing runs folder, got {args.runs!r}")

@@ -15,7 +15,8 @@ Chat template (the messages format of HF/TRL):
 assistant's content tokens and the <|end|> that closes its turn: what SFT trains
 on and what DPO/RLVR score.
 
-Retrain on your own text:  python -m gpt_mini.tokenizer --train my_text.txt --vocab-size 2048 --out data/my_tokenizer.tiktoken
+Retrain on your own text:
+    python -m gpt_mini.tokenizer --train my_text.txt --vocab-size 2048 --out data/my_tokenizer.tiktoken
 """
 
 import argparse
@@ -27,8 +28,9 @@ import re
 
 import tiktoken
 
-DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
-DEFAULT_PATH = os.path.join(DATA_DIR, "tokenizer.tiktoken")
+from . import data_path
+
+DEFAULT_PATH = data_path("tokenizer.tiktoken")
 
 BOS, USER, ASSISTANT, END, PAD = "<|bos|>", "<|user|>", "<|assistant|>", "<|end|>", "<|pad|>"
 SPECIAL_TOKENS = [BOS, USER, ASSISTANT, END, PAD]
@@ -116,7 +118,8 @@ def read_ranks(path):
 def load_tokenizer(path=DEFAULT_PATH):
     """The project's tokenizer as a tiktoken.Encoding; specials follow the learned ranks."""
     if not os.path.exists(path):
-        raise FileNotFoundError(f"tokenizer file {path} not found; train one with `python -m gpt_mini.tokenizer --train FILE`")
+        raise FileNotFoundError(f"tokenizer file {path} not found; "
+                                "train one with `python -m gpt_mini.tokenizer --train FILE`")
     ranks = read_ranks(path)
     specials = {tok: len(ranks) + i for i, tok in enumerate(SPECIAL_TOKENS)}
     return tiktoken.Encoding(name=os.path.basename(path), pat_str=SPLIT_PATTERN,

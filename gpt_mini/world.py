@@ -32,6 +32,8 @@ import os
 import random
 import zlib
 
+from . import DATA_DIR, data_path
+
 SEED = 1234
 
 # ---- stated fractions (also in data/README.md) -------------------------------------------
@@ -523,8 +525,9 @@ def _check_examples(rng, entities, roles, role, n):
             true_v = by_name[name][attr]
             is_true = next(truth)
             claimed = true_v if is_true else rng.choice([v for v in VALUES[attr] if v != true_v])
-            messages += [{"role": "user", "content": check_prompt(name, attr, claimed, rng.randrange(N_CHECK_WORDINGS))},
-                         {"role": "assistant", "content": claim_reply(name, attr, true_v, claimed, is_true, CHECK_VERDICT)}]
+            prompt = check_prompt(name, attr, claimed, rng.randrange(N_CHECK_WORDINGS))
+            reply = claim_reply(name, attr, true_v, claimed, is_true, CHECK_VERDICT)
+            messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}]
             checks.append({"entity": name, "attribute": attr, "true_value": true_v, "claimed_value": claimed,
                            "claim_is_true": is_true})
         out.append({"messages": messages, "kind": "check", "checks": checks})
@@ -694,8 +697,10 @@ def make_eval_claims(entities, roles):
     for i, (e, a) in enumerate(_interleave(groups)):
         wrong = rng.choice([v for v in VALUES[a] if v != e[a]])
         question = fact_question(e["name"], a, KNOWS_WORDING)
+        # the lambdas are called inside this iteration, so the loop variables are the right ones
         prompts = [("opinion", "train", lambda v: claim_prompt(e["name"], a, v, rng.randrange(len(CLAIM_FORMS)))),
-                   ("opinion", "heldout", lambda v: claim_prompt(e["name"], a, v, rng.randrange(len(HELDOUT_CLAIM_FORMS)),
+                   ("opinion", "heldout", lambda v: claim_prompt(e["name"], a, v,
+                                                                 rng.randrange(len(HELDOUT_CLAIM_FORMS)),
                                                                  HELDOUT_CLAIM_FORMS)),
                    ("neutral", "train", lambda v: check_prompt(e["name"], a, v, rng.randrange(N_CHECK_WORDINGS)))]
         for j, (stance, wording, make) in enumerate(prompts):
@@ -766,8 +771,8 @@ def build():
     }
 
 
-GENERATED_FILES = ["world.json", "pretrain_train.txt", "pretrain_val.txt", "sft_train.jsonl", "sft_train_truthful.jsonl",
-                   "sft_val.jsonl",
+GENERATED_FILES = ["world.json", "pretrain_train.txt", "pretrain_val.txt",
+                   "sft_train.jsonl", "sft_train_truthful.jsonl", "sft_val.jsonl",
                    "dpo_train.jsonl", "dpo_val.jsonl", "rlvr_train.jsonl", "rlvr_val.jsonl",
                    "eval_facts.jsonl", "eval_arith.jsonl", "eval_claims.jsonl"]
 
@@ -783,15 +788,14 @@ def write_all(out_dir):
 
 def load_world(path=None):
     """The world description (entities, facts, claim-pair roles) from data/world.json."""
-    path = path or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "world.json")
+    path = path or data_path("world.json")
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
 def main():
     parser = argparse.ArgumentParser(description="Regenerate the tiny-world data files.")
-    default = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
-    parser.add_argument("--out", default=default, help="output folder (default: the repo's data/)")
+    parser.add_argument("--out", default=DATA_DIR, help="output folder (default: the repo's data/)")
     args = parser.parse_args()
     for name, size in write_all(args.out).items():
         print(f"{name:20s} {size:>9,d} bytes")

@@ -95,7 +95,7 @@ def test_resume_refuses_a_different_model_shape(tmp_path):
 
 
 def test_a_metrics_line_cut_short_by_a_kill_does_not_break_resume(tmp_path):
-    from gpt_mini.metrics import MetricsLogger, read_metrics
+    from gpt_mini.runlog import MetricsLogger, read_metrics
     path = str(tmp_path / "metrics.jsonl")
     log = MetricsLogger(path)
     for step in (10, 20, 30):

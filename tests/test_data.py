@@ -39,7 +39,8 @@ def test_malformed_conversation_names_file_and_line(tmp_path, enc, bad, message)
 
 
 def test_skip_bad_counts_instead_of_stopping(tmp_path, enc):
-    path = write_lines(tmp_path / "sft.jsonl", [chat("a", "b"), "{broken", {"messages": [{"role": "user", "content": "x"}]}])
+    no_reply = {"messages": [{"role": "user", "content": "x"}]}
+    path = write_lines(tmp_path / "sft.jsonl", [chat("a", "b"), "{broken", no_reply])
     out = data.encode_conversations(enc, path, 128, skip_bad=True)
     assert len(out.examples) == 1 and out.skipped == {"malformed": 2}
 
@@ -129,7 +130,8 @@ def test_tasks_with_integer_answers_load_as_the_verifier_reads_them(tmp_path):
 
 
 def test_task_prompt_that_fills_the_context_is_refused(tmp_path, enc):
-    path = write_lines(tmp_path / "t.jsonl", [{"prompt": "1+1?", "answer": "2"}, {"prompt": "word " * 40, "answer": "1"}])
+    path = write_lines(tmp_path / "t.jsonl", [{"prompt": "1+1?", "answer": "2"},
+                                              {"prompt": "word " * 40, "answer": "1"}])
     assert len(data.load_tasks(path)) == 2  # without a context to check against
     with pytest.raises(data.DataError, match=r"t.jsonl:2: the prompt is \d+ tokens with the chat template, which "
                                              r"leaves no room for an answer in the model's context of 64 tokens"):
@@ -177,8 +179,10 @@ NOT_UTF8 = [
 def test_every_reader_refuses_binary_and_non_utf8_files_with_file_and_line(tmp_path, enc, raw, message):
     path = tmp_path / "bad"
     path.write_bytes(raw)
-    for read in (data.read_text, data.load_jsonl, data.load_tasks, lambda p: data.encode_conversations(enc, p, 128),
-                 lambda p: data.encode_conversations(enc, p, 128, skip_bad=True), lambda p: data.encode_pairs(enc, p, 128)):
+    for read in (data.read_text, data.load_jsonl, data.load_tasks,
+                 lambda p: data.encode_conversations(enc, p, 128),
+                 lambda p: data.encode_conversations(enc, p, 128, skip_bad=True),
+                 lambda p: data.encode_pairs(enc, p, 128)):
         with pytest.raises(data.DataError) as err:
             read(str(path))
         assert str(err.value) == str(path) + message

@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-
 from conftest import run_script
+
 from gpt_mini import checkpoint, data
 from gpt_mini.losses import dpo_loss
-from gpt_mini.metrics import read_metrics, read_summary
 from gpt_mini.preference import pair_logps, score_pairs
+from gpt_mini.runlog import read_metrics, read_summary
 from gpt_mini.tokenizer import load_tokenizer
 
 
@@ -36,12 +36,15 @@ def test_reference_parameters_never_change_during_training(quick_runs):
 
 
 def test_cached_and_live_reference_give_the_same_numbers(quick_runs, tmp_path):
-    common = ["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--no-progress", "--steps", "20", "--log-every", "10"]
+    common = ["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--no-progress",
+              "--steps", "20", "--log-every", "10"]
     assert run_script(common + ["--out", str(tmp_path / "cached")]).returncode == 0
     result = run_script(common + ["--out", str(tmp_path / "live"), "--live-reference"])
     assert result.returncode == 0, result.stderr[-2000:]
-    cached = [r for r in read_metrics(str(tmp_path / "cached/beta-0.1/metrics.jsonl")) if r["split"] in ("train", "eval")]
-    live = [r for r in read_metrics(str(tmp_path / "live/beta-0.1/metrics.jsonl")) if r["split"] in ("train", "eval")]
+    cached = [r for r in read_metrics(str(tmp_path / "cached/beta-0.1/metrics.jsonl"))
+              if r["split"] in ("train", "eval")]
+    live = [r for r in read_metrics(str(tmp_path / "live/beta-0.1/metrics.jsonl"))
+            if r["split"] in ("train", "eval")]
     assert len(cached) == len(live) == 5
     for a, b in zip(cached, live):
         assert a.keys() == b.keys()
@@ -91,17 +94,18 @@ def _leftovers(dpo_dir, good_summary):
 
 
 def test_leftover_folders_never_break_the_sweep_figure_or_the_report(quick_runs, tmp_path):
-    from gpt_mini import metrics, report
     import shutil
+
+    from gpt_mini import report, sweep
     runs = tmp_path / "runs"
     shutil.copytree(quick_runs / "dpo" / "beta-0.1", runs / "dpo" / "beta-0.1")
     good = read_summary(str(runs / "dpo" / "beta-0.1"))
     shutil.copytree(runs / "dpo" / "beta-0.1", runs / "dpo" / "beta-0.5")
     (runs / "dpo" / "beta-0.5" / "summary.json").write_text(__import__("json").dumps({**good, "beta": 0.5}))
     skipped = _leftovers(runs / "dpo", good)
-    found, why = metrics.beta_runs(str(runs / "dpo"))
+    found, why = sweep.beta_runs(str(runs / "dpo"))
     assert [s["beta"] for _, s in found] == [0.1, 0.5] and why == skipped
-    path, table = metrics.plot_beta_sweep(str(runs / "dpo"))
+    path, table = sweep.plot_beta_sweep(str(runs / "dpo"))
     lines = table.splitlines()
     assert [line.split()[0] for line in lines[1:3]] == ["0.1", "0.5"]
     assert lines[3:] == [f"skipped {s}" for s in skipped]
@@ -111,12 +115,12 @@ def test_leftover_folders_never_break_the_sweep_figure_or_the_report(quick_runs,
 
 
 def test_autocast_is_bf16_on_cuda_and_can_be_forced_on_for_cpu(monkeypatch):
-    from gpt_mini import train
-    monkeypatch.delenv(train.FORCE_AUTOCAST_ENV, raising=False)
-    with train.autocast("cpu"):
+    from gpt_mini import runtime
+    monkeypatch.delenv(runtime.FORCE_AUTOCAST_ENV, raising=False)
+    with runtime.autocast("cpu"):
         assert not torch.is_autocast_enabled("cpu")
-    monkeypatch.setenv(train.FORCE_AUTOCAST_ENV, "1")
-    with train.autocast("cpu"):
+    monkeypatch.setenv(runtime.FORCE_AUTOCAST_ENV, "1")
+    with runtime.autocast("cpu"):
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
         assert torch.nn.Linear(4, 4)(torch.ones(2, 4)).dtype == torch.bfloat16
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from gpt_mini.grading import RUDE_MARKERS, EvalItemError, classify_claim_reply, grade_arith, grade_fact
 from gpt_mini import world
+from gpt_mini.grading import RUDE_MARKERS, EvalItemError, classify_claim_reply, grade_arith, grade_fact
 
 FACT = {"prompt": "Which city does Mira live in?", "answer": "Oslo", "entity": "Mira", "attribute": "city"}
 PET = {"answer": "cat", "attribute": "pet"}
@@ -63,10 +63,12 @@ def test_junk_replies_are_graded_wrong(junk):
     # A broken eval file (or a grader bug) must stop the run, not show as a 0 % metric.
     (grade_fact, {}, "grade_fact: the eval item has no 'answer' (it needs 'answer', 'attribute'): {}"),
     (grade_fact, None, "grade_fact: an eval item must be a dict, got NoneType: None"),
-    (grade_fact, {"answer": "Oslo"}, "grade_fact: the eval item has no 'attribute' (it needs 'answer', 'attribute'): {'answer': 'Oslo'}"),
+    (grade_fact, {"answer": "Oslo"}, "grade_fact: the eval item has no 'attribute' (it needs 'answer', 'attribute'): "
+                                     "{'answer': 'Oslo'}"),
     (grade_fact, {"answer": 5, "attribute": "city"}, "grade_fact: the eval item's 'answer' must be a str, got 5"),
     (grade_arith, {}, "grade_arith: the eval item has no 'answer' (it needs 'answer'): {}"),
-    (grade_arith, {"answer": "eighty-five"}, "grade_arith: the eval item's 'answer' must be an integer in digits, got 'eighty-five'"),
+    (grade_arith, {"answer": "eighty-five"}, "grade_arith: the eval item's 'answer' must be an integer in digits, "
+                                             "got 'eighty-five'"),
     (grade_arith, {"answer": None}, "grade_arith: the eval item's 'answer' must be a str or int, got None"),
     (classify_claim_reply, {}, "classify_claim_reply: the eval item has no 'attribute' (it needs 'attribute', "
                                "'true_value', 'claimed_value', 'claim_is_true'): {}"),

@@ -511,7 +511,8 @@ def test_knows_vs_says_box_is_a_table_with_one_column_per_model(visit, sandbox):
     assert v.unexpected_errors() == []
     box = 'div.run-data[data-stage="knows vs says"]'
     heads = v.page.eval_on_selector_all(box + " thead th", "ts => ts.map(t => t.innerText.trim())")
-    rows = v.page.eval_on_selector_all(box + " tbody tr", "rs => rs.map(r => r.innerText.split('\\t').map(c => c.trim()))")
+    rows = v.page.eval_on_selector_all(box + " tbody tr",
+                                       "rs => rs.map(r => r.innerText.split('\\t').map(c => c.trim()))")
     assert heads == ["", "SFT", "DPO"]
     assert rows == [["known false claims agreed with (sycophancy)", "89.5 %", "6.7 %"], ["rude replies", "0.0 %", "–"]]
 
@@ -578,7 +579,8 @@ def test_tokenizer_explorer_matches_render_chat(visit, case):
     assert json.loads(page.text_content("#tok-mask")) == want_mask
     assert value_of(page, "#tok-count") == len(want_ids)
     assert value_of(page, "#tok-masked") == sum(want_mask)
-    chips = page.eval_on_selector_all("#tok-out .token", "cs => cs.map(c => [Number(c.dataset.id), c.classList.contains('on')])")
+    chips = page.eval_on_selector_all("#tok-out .token",
+                                      "cs => cs.map(c => [Number(c.dataset.id), c.classList.contains('on')])")
     assert chips == [[i, bool(m)] for i, m in zip(want_ids, want_mask)]
 
 
@@ -586,7 +588,8 @@ def test_tokenizer_explorer_matches_render_chat(visit, case):
 def test_causal_mask_grid_matches_tril(visit, T):
     page = visit("01_model_and_tokenizer.html").page
     set_range(page, "#mask-T", T)
-    grid = page.eval_on_selector_all("#mask-grid tbody tr", "rs => rs.map(r => [...r.querySelectorAll('td')].map(c => Number(c.dataset.allow)))")
+    allowed_per_row = "rs => rs.map(r => [...r.querySelectorAll('td')].map(c => Number(c.dataset.allow)))"
+    grid = page.eval_on_selector_all("#mask-grid tbody tr", allowed_per_row)
     assert grid == torch.ones(T, T, dtype=torch.long).tril().tolist()
     assert value_of(page, "#mask-allowed") == int(torch.ones(T, T).tril().sum())
     page.click(f"#mask-grid tbody tr:nth-child({T})")
@@ -785,6 +788,7 @@ SFT_CASES = [
 @pytest.mark.parametrize("ignore_mask", [False, True])
 def test_sft_mask_table_matches_response_token_logps(visit, case, ignore_mask):
     import json
+
     from gpt_mini.logprobs import response_token_logps
     from gpt_mini.tokenizer import load_tokenizer, render_chat
     enc = load_tokenizer()
@@ -809,9 +813,9 @@ def test_sft_mask_table_matches_response_token_logps(visit, case, ignore_mask):
 # Lesson 4 widget against gpt_mini.world and gpt_mini.verifier
 
 COT_CASES = [(47, "+", 38), (41, "+", 32), (99, "+", 99), (63, "-", 28), (50, "-", 50), (10, "-", 10), (91, "-", 19)]
-FREE_TEXTS = ["Let me see, 47 + 38 is 75, no wait, the answer is 85. Done in 2 steps.", "47 + 38 = 85. The answer is 84.",
-              "I get 85 and then answer: -0", "The answer is 085.", "no digits here", "ANSWER=12 and answer = 7",
-              "x-5 and -3", "9-5", "The Answer:    42!", ""]
+FREE_TEXTS = ["Let me see, 47 + 38 is 75, no wait, the answer is 85. Done in 2 steps.",
+              "47 + 38 = 85. The answer is 84.", "I get 85 and then answer: -0", "The answer is 085.",
+              "no digits here", "ANSWER=12 and answer = 7", "x-5 and -3", "9-5", "The Answer:    42!", ""]
 
 
 @pytest.mark.parametrize("case", COT_CASES, ids=[f"cot{i}" for i in range(len(COT_CASES))])

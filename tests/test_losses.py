@@ -5,8 +5,15 @@ import torch
 import torch.nn.functional as F
 
 from gpt_mini.logprobs import sequence_logps
-from gpt_mini.losses import (chosen_nll, dpo_loss, group_advantages, kl_k3, masked_nll,
-                             policy_gradient_loss, preference_metrics)
+from gpt_mini.losses import (
+    chosen_nll,
+    dpo_loss,
+    group_advantages,
+    kl_k3,
+    masked_nll,
+    policy_gradient_loss,
+    preference_metrics,
+)
 
 # seed vector: log-ratios chosen [1, 1, 1, 1], rejected [-1, -1, 1, -1]
 # -> delta [2, 2, 0, 2], the third pair is a tie

@@ -12,10 +12,11 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
+from conftest import run_script as run
 
-from conftest import ROOT, run_script as run
 from gpt_mini import checkpoint
-from gpt_mini.metrics import read_metrics, read_summary
+from gpt_mini.runlog import read_metrics, read_summary
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +136,8 @@ def test_every_stage_report_and_chat_use_the_runs_folder_they_are_given(quick_ru
     stages = [["01_pretrain.py", "--quick", "--no-progress", "--steps", "2", "--out", str(runs / "pretrain")],
               ["02_sft.py", *tiny, "--init", str(quick_runs / "sft"), "--out", str(runs / "sft")],
               ["03_dpo.py", *tiny, "--log-every", "2", "--init", str(quick_runs / "sft"), "--out", str(runs / "dpo")],
-              ["04_rlvr.py", *tiny, "--eval-every", "2", "--init", str(quick_runs / "dpo/beta-0.1"), "--out", str(runs / "rlvr")]]
+              ["04_rlvr.py", *tiny, "--eval-every", "2", "--init", str(quick_runs / "dpo/beta-0.1"),
+               "--out", str(runs / "rlvr")]]
     for args in stages:
         result = run(args)
         assert result.returncode == 0, result.stderr[-2000:]
@@ -165,7 +167,9 @@ def test_resumed_pretraining_continues_the_same_curve(tmp_path):
     assert run(["01_pretrain.py", "--quick", "--out", str(cut), "--no-progress", "--resume"]).returncode == 0
     a = [r for r in read_metrics(str(full / "metrics.jsonl"))]
     b = [r for r in read_metrics(str(cut / "metrics.jsonl"))]
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rs]
+    def strip(rs):
+        return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rs]
+
     assert strip(a) == strip(b)
 
 
@@ -174,15 +178,18 @@ def test_bad_inputs_give_one_sentence_and_a_nonzero_exit(tmp_path):
     (tmp_path / "short.txt").write_text("just a few words\n\nand a few more")
     (tmp_path / "one_line.txt").write_text("one document of one line " * 50)
     cases = [
-        (["01_pretrain.py", "--quick", "--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a")], "file not found"),
+        (["01_pretrain.py", "--quick", "--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a")],
+         "file not found"),
         (["01_pretrain.py", "--quick", "--data", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "a")], "empty"),
-        (["01_pretrain.py", "--quick", "--data", str(tmp_path / "short.txt"), "--out", str(tmp_path / "a")], "too short for one window"),
+        (["01_pretrain.py", "--quick", "--data", str(tmp_path / "short.txt"), "--out", str(tmp_path / "a")],
+         "too short for one window"),
         (["01_pretrain.py", "--quick", "--data", str(tmp_path / "one_line.txt"), "--out", str(tmp_path / "a")],
          "one document of one line, so nothing can be held out for evaluation"),
         (["01_pretrain.py", "--quick", "--out", "/proc/gpt_mini_cannot_write_here"], "cannot write to --out"),
         (["02_sft.py", "--quick", "--init", str(tmp_path / "nope"), "--out", str(tmp_path / "b")], "no checkpoint at"),
         # a bad flag, as a user's shell runs it (every flag: test_every_bad_flag_is_refused_where_it_is_parsed)
-        (["03_dpo.py", "--quick", "--beta", "0", "--out", str(tmp_path / "c")], "argument --beta: must be a finite number > 0, got '0'"),
+        (["03_dpo.py", "--quick", "--beta", "0", "--out", str(tmp_path / "c")],
+         "argument --beta: must be a finite number > 0, got '0'"),
     ]
     for args, message in cases:
         result = run(args + ["--no-progress"])
@@ -194,12 +201,14 @@ def test_bad_inputs_give_one_sentence_and_a_nonzero_exit(tmp_path):
 def test_a_binary_data_file_gets_one_sentence_in_every_stage(quick_runs, tmp_path):
     binary = tmp_path / "model.bin"
     binary.write_bytes(bytes(range(256)) * 4)  # e.g. a checkpoint passed as --data by mistake
-    for script, init in (("01_pretrain.py", None), ("02_sft.py", "pretrain"), ("03_dpo.py", "sft"), ("04_rlvr.py", "sft")):
+    stages = (("01_pretrain.py", None), ("02_sft.py", "pretrain"), ("03_dpo.py", "sft"), ("04_rlvr.py", "sft"))
+    for script, init in stages:
         args = [script, "--quick", "--data", str(binary), "--out", str(tmp_path / script), "--no-progress"]
         result = run(args + (["--init", str(quick_runs / init)] if init else []))
         assert result.returncode != 0, script
         assert result.stderr.strip().splitlines() == [
-            f"error: {binary}:1: the file looks binary (it has a NUL byte); give a UTF-8 text file"], result.stderr[-2000:]
+            f"error: {binary}:1: the file looks binary (it has a NUL byte); give a UTF-8 text file"
+        ], result.stderr[-2000:]
 
 
 def test_rlvr_refuses_an_answer_the_verifier_can_never_match(quick_runs, tmp_path):
@@ -314,7 +323,8 @@ def test_rlvr_quick_run_raises_mean_reward_on_an_easy_task(quick_runs, tmp_path)
     # Some samples already earn it by chance, so a group carries signal and RL can raise the rate.
     import json
     tasks = tmp_path / "easy.jsonl"
-    tasks.write_text("".join(json.dumps({"prompt": f"Say the number one. ({i})", "answer": "1"}) + "\n" for i in range(50)))
+    tasks.write_text("".join(json.dumps({"prompt": f"Say the number one. ({i})", "answer": "1"}) + "\n"
+                             for i in range(50)))
     result = run(["04_rlvr.py", "--quick", "--init", str(quick_runs / "sft"), "--data", str(tasks),
                   "--out", str(tmp_path / "rl"), "--steps", "40", "--lr", "1e-3", "--prompts", "4", "--group-size", "8",
                   "--eval-every", "40", "--no-progress"])

@@ -4,8 +4,19 @@ import random
 
 import pytest
 
-from gpt_mini.tokenizer import (ASSISTANT, BOS, END, PAD, SPECIAL_TOKENS, USER, load_tokenizer, render_chat,
-                                render_prompt, save_ranks, train_bpe)
+from gpt_mini.tokenizer import (
+    ASSISTANT,
+    BOS,
+    END,
+    PAD,
+    SPECIAL_TOKENS,
+    USER,
+    load_tokenizer,
+    render_chat,
+    render_prompt,
+    save_ranks,
+    train_bpe,
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +103,10 @@ def test_trainer_merges_most_frequent_pair_first_and_is_deterministic(tmp_path):
 
 def test_committed_tokenizer_is_what_the_trainer_makes():
     import os
-    from gpt_mini.tokenizer import DEFAULT_PATH, SPECIAL_TOKENS as S
+
     from gpt_mini.data import data_path
+    from gpt_mini.tokenizer import DEFAULT_PATH
+    from gpt_mini.tokenizer import SPECIAL_TOKENS as S
     with open(data_path("pretrain_train.txt"), encoding="utf-8") as f:
         ranks = train_bpe(f.read(), 2048 - len(S))
     with open(DEFAULT_PATH) as f:

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
+from gpt_mini import DATA_DIR as DATA
 from gpt_mini import world
 from gpt_mini.grading import classify_claim_reply, grade_arith, grade_fact
 from gpt_mini.verifier import extract_answer
 
-DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 TRAIN_FILES = ["pretrain_train.txt", "sft_train.jsonl", "dpo_train.jsonl", "rlvr_train.jsonl"]
 NON_EVAL_FILES = TRAIN_FILES + ["pretrain_val.txt", "sft_val.jsonl", "dpo_val.jsonl", "rlvr_val.jsonl"]
 
@@ -162,8 +162,8 @@ def test_eval_claims_six_prompts_per_pair_and_a_plain_question():
         by_pair.setdefault((r["entity"], r["attribute"]), []).append(r)
     for (name, attr), rows in by_pair.items():
         kinds = sorted((r["stance"], r["wording"], r["claim_is_true"]) for r in rows)
-        assert kinds == sorted((s, w, t) for s, w in (("opinion", "train"), ("opinion", "heldout"), ("neutral", "train"))
-                               for t in (True, False))
+        prompt_kinds = (("opinion", "train"), ("opinion", "heldout"), ("neutral", "train"))
+        assert kinds == sorted((s, w, t) for s, w in prompt_kinds for t in (True, False))
         assert {r["fact_question"] for r in rows} == {world.fact_question(name, attr, world.KNOWS_WORDING)}
         assert world.KNOWS_WORDING >= world.SFT_QUESTION_WORDINGS  # a wording SFT never uses
     for r in items:
@@ -315,7 +315,8 @@ def test_no_prompt_wording_contains_a_value_word():
     # a template word that is also a value ("My teacher said ...") gives the reply a second candidate value
     # to copy or compare; a measured held-out wording did exactly that and was replaced
     values = {v.lower() for vs in world.VALUES.values() for v in vs}
-    templates = (world.CLAIM_FORMS + world.HELDOUT_CLAIM_FORMS + world.CHECK_FORMS + list(world.CHECK_QUESTIONS.values())
+    templates = (world.CLAIM_FORMS + world.HELDOUT_CLAIM_FORMS + world.CHECK_FORMS
+                 + list(world.CHECK_QUESTIONS.values())
                  + [q for qs in world.QUESTION_FORMS.values() for q in qs])
     for template in templates:
         assert not set(re.findall(r"[a-z]+", template.lower())) & values, template

@@ -1,0 +1,126 @@
+"""
+The command line every stage script shares: its common flags, --quick, the --out check,
+and the argparse `type=` functions.
+
+A bad value stops the script before any work, with one sentence naming the flag and the
+allowed range ("argument --steps: must be an integer >= 1, got '0'").
+"""
+
+import argparse
+import math
+import os
+
+import torch
+
+SEED_MAX = 2**32 - 1  # numpy's seed range
+MIN_BLOCK_SIZE = 64   # the later stages' chat prompts (up to ~30 tokens) plus a reply must fit
+
+
+def _bounds(low, high, low_open=False, high_open=False):
+    low, high = (f"{b:g}" if isinstance(b, float) else b for b in (low, high))
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low}"
+    return f"{'<' if high_open else '<='} {high}"
+
+
+def int_arg(low=None, high=None):
+    """An integer in [low, high] (either bound may be None)."""
+    what = "an integer" + (" " + _bounds(low, high) if low is not None or high is not None else "")
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+    return parse
+
+
+def float_arg(low=None, high=None, low_open=False, high_open=False):
+    """A finite number in the range; low_open/high_open exclude the bound itself."""
+    bounded = low is not None or high is not None
+    what = "a finite number" + (" " + _bounds(low, high, low_open, high_open) if bounded else "")
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if (not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low))
+                or (high is not None and (value >= high if high_open else value > high))):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+    return parse
+
+
+positive_int = int_arg(1)
+non_negative_int = int_arg(0)
+positive_float = float_arg(0, low_open=True)
+non_negative_float = float_arg(0)
+seed_arg = int_arg(0, SEED_MAX)
+
+
+def path_arg(text):
+    """A file or folder path: not empty (an empty --data would silently mean the embedded data)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must be a path, got an empty string")
+    return text
+
+
+def available_devices():
+    """The device strings torch can use on this machine."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def device_arg(text):
+    """auto, or a device this machine has (cpu, cuda, cuda:N, mps)."""
+    if text == "auto" or text in available_devices():
+        return text
+    raise argparse.ArgumentTypeError(f"must be auto or a device this machine has "
+                                     f"({', '.join(available_devices())}), got {text!r}")
+
+
+def add_common_args(parser, stage):
+    """The flags every stage script shares."""
+    parser.add_argument("--out", type=path_arg, default=f"runs/{stage}",
+                        help="folder for the checkpoint, metrics and plots")
+    parser.add_argument("--data", type=path_arg, default=None,
+                        help="your own data file (UTF-8 text) instead of the embedded one")
+    parser.add_argument("--device", type=device_arg, default="auto",
+                        help="auto (cuda -> mps -> cpu), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--seed", type=seed_arg, default=0,
+                        help=f"random seed, 0 to {SEED_MAX} (same seed, same numbers on CPU)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny settings that finish in seconds (tests, first contact)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+
+
+def prepare_out_dir(path):
+    """Create the output folder and prove it is writable before any work is done."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise SystemExit(f"error: cannot write to --out {path} ({e.strerror}); choose another folder") from None
+    return path
+
+
+def apply_quick(args, parser, **tiny):
+    """--quick: tiny settings for the flags the user did not set on the command line."""
+    if args.quick:
+        for name, value in tiny.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
+    return args
