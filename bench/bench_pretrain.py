@@ -40,7 +40,8 @@ from gpt_mini import optim
 from gpt_mini.model import GPT, GPTConfig
 from gpt_mini.tokenizer import BOS, END, PAD, load_tokenizer
 
-DEFAULTS = {"batch_size": 32, "block_size": 128, "n_layer": 4, "n_head": 6, "n_embd": 192, "lr": 3e-3}
+DEFAULTS = {"batch_size": 32, "block_size": 128, "n_layer": 4, "n_head": 6, "n_embd": 192, "lr": 3e-3,
+            "position": "rope"}
 DEFAULTS.update({k: v for k, v in script_defaults("01_pretrain.py").items() if k in DEFAULTS})
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -59,6 +60,8 @@ parser.add_argument("--warmup", type=int, default=2, help="untimed steps per mod
 parser.add_argument("--peak-size", type=int, default=2048, help="side of the square fp32 matmul that measures the peak")
 parser.add_argument("--peak-reps", type=int, default=3, help="matmuls per timed peak block")
 parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the random batches")
+parser.add_argument("--position", default=DEFAULTS["position"], choices=["rope", "learned"],
+                    help="our model's positions: rope (the default model) or learned (GPT-2's scheme: the same shape)")
 parser.add_argument("--quick", action="store_true", help="smoke run: tiny shape, few repeats, a few seconds")
 args = parser.parse_args()
 if args.quick:
@@ -72,7 +75,8 @@ enc = load_tokenizer()
 V, T, C, L, H, B = enc.n_vocab, args.block_size, args.n_embd, args.n_layer, args.n_head, args.batch_size
 
 torch.manual_seed(args.seed)
-ours = GPT(GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=H, n_embd=C, dropout=0.0))
+ours = GPT(GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=H, n_embd=C, dropout=0.0,
+                     rope=args.position == "rope"))
 hf_config = GPT2Config(vocab_size=V, n_positions=T, n_embd=C, n_layer=L, n_head=H,
                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True, use_cache=False,
                        bos_token_id=enc.encode_single_token(BOS), eos_token_id=enc.encode_single_token(END),
@@ -130,8 +134,9 @@ peak_block()
 print(machine())
 n_ours = sum(p.numel() for p in ours.parameters())
 n_hf = sum(p.numel() for p in theirs.parameters())
-print(f"shape: V={V} T={T} C={C} L={L} H={H}, batch {B} | parameters: ours {n_ours:,}, GPT-2 {n_hf:,} "
-      f"(GPT-2 adds biases) | {args.steps} steps per block, {args.repeats} repeats")
+print(f"shape: V={V} T={T} C={C} L={L} H={H}, batch {B}, our positions {args.position} | "
+      f"parameters: ours {n_ours:,}, GPT-2 {n_hf:,} (GPT-2 adds biases) | "
+      f"{args.steps} steps per block, {args.repeats} repeats")
 
 seconds = interleave({"ours": ours_block, "gpt2": hf_block, "matmul": peak_block}, args.repeats)
 
