@@ -102,23 +102,6 @@ def _flatten(value, prefix=""):
     return {prefix: value}
 
 
-def test_same_seed_gives_the_same_report_numbers(runs, tmp_path):
-    # Same seed on CPU -> the same numbers, to the precision the report prints (and far beyond:
-    # float32 reductions may differ in the last bits between processes, so 1e-5 relative).
-    result = run(["run_all.py", "--quick", "--runs", str(tmp_path), "--no-progress"])
-    assert result.returncode == 0, result.stderr[-2000:]
-    for folder in ("pretrain", "sft", "dpo/beta-0.1", "rlvr"):
-        a, b = read_summary(str(runs / folder)), read_summary(str(tmp_path / folder))
-        for key in ("held_out_loss", "metrics", "held_out", "samples"):
-            fa, fb = _flatten(a.get(key)), _flatten(b.get(key))
-            assert fa.keys() == fb.keys(), (folder, key)
-            for k in fa:
-                if isinstance(fa[k], float):
-                    assert fa[k] == pytest.approx(fb[k], rel=1e-5, abs=1e-6, nan_ok=True), (folder, key, k)
-                else:
-                    assert fa[k] == fb[k], (folder, key, k)
-
-
 def _snapshot(folder):
     """{path: (size, mtime)} of every file under folder, or None when it does not exist."""
     if not os.path.isdir(folder):
@@ -127,32 +110,40 @@ def _snapshot(folder):
             for d, _, files in os.walk(folder) for f in files}
 
 
-def test_every_stage_report_and_chat_use_the_runs_folder_they_are_given(quick_runs, tmp_path):
-    # Run from the checkout, as the tests and a user do, into another runs folder: the report goes there
-    # (the folder that holds each --out), and the checkout's runs/ is neither created nor touched.
+def test_same_seed_same_numbers_and_every_stage_report_and_chat_use_the_runs_folder(runs, tmp_path):
+    # One more quick pipeline, from the checkout as a user runs it, into another runs folder. It checks two
+    # things at once (one pipeline run, to keep the suite short):
+    # 1. same seed on CPU -> the same numbers, to the precision the report prints (and far beyond:
+    #    float32 reductions may differ in the last bits between processes, so 1e-5 relative);
+    # 2. each stage (run_all.py hands it --out <runs>/<stage>) updates the report of that folder, and the
+    #    checkout's runs/ is neither created nor touched.
     before = _snapshot(os.path.join(ROOT, "runs"))
-    runs = tmp_path / "my_runs"
-    tiny = ["--quick", "--no-progress", "--steps", "2", "--eval-limit", "2"]
-    stages = [["01_pretrain.py", "--quick", "--no-progress", "--steps", "2", "--out", str(runs / "pretrain")],
-              ["02_sft.py", *tiny, "--init", str(quick_runs / "sft"), "--out", str(runs / "sft")],
-              ["03_dpo.py", *tiny, "--log-every", "2", "--init", str(quick_runs / "sft"), "--out", str(runs / "dpo")],
-              ["04_rlvr.py", *tiny, "--eval-every", "2", "--init", str(quick_runs / "dpo/beta-0.1"),
-               "--out", str(runs / "rlvr")]]
-    for args in stages:
-        result = run(args)
-        assert result.returncode == 0, result.stderr[-2000:]
+    my_runs = tmp_path / "my_runs"
+    result = run(["run_all.py", "--quick", "--runs", str(my_runs), "--no-progress"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    for folder in ("pretrain", "sft", "dpo/beta-0.1", "rlvr"):
+        a, b = read_summary(str(runs / folder)), read_summary(str(my_runs / folder))
+        for key in ("held_out_loss", "metrics", "held_out", "samples"):
+            fa, fb = _flatten(a.get(key)), _flatten(b.get(key))
+            assert fa.keys() == fb.keys(), (folder, key)
+            for k in fa:
+                if isinstance(fa[k], float):
+                    assert fa[k] == pytest.approx(fb[k], rel=1e-5, abs=1e-6, nan_ok=True), (folder, key, k)
+                else:
+                    assert fa[k] == fb[k], (folder, key, k)
     assert _snapshot(os.path.join(ROOT, "runs")) == before
-    assert sorted(os.listdir(runs)) == ["dpo", "lesson_data.js", "pretrain", "report.md", "rlvr", "sft", "summary.png"]
+    assert sorted(os.listdir(my_runs)) == ["dpo", "lesson_data.js", "pipeline.json", "pretrain", "report.md", "rlvr",
+                                           "sft", "summary.png"]
     for title in ("Pretraining", "SFT", "DPO (β = 0.1)", "RLVR"):
-        assert title in (runs / "report.md").read_text()
+        assert title in (my_runs / "report.md").read_text()
     # --out that is not <runs>/<stage>: nothing is written outside it
     result = run(["01_pretrain.py", "--quick", "--no-progress", "--steps", "2", "--out", str(tmp_path / "elsewhere")])
     assert result.returncode == 0 and "no report written" in result.stdout
     assert sorted(os.listdir(tmp_path)) == ["elsewhere", "my_runs"]
-    chat = run(["-m", "gpt_mini.chat", "--runs", str(runs), "--prompt", "Hi", "--max-new-tokens", "2"])
+    chat = run(["-m", "gpt_mini.chat", "--runs", str(my_runs), "--prompt", "Hi", "--max-new-tokens", "2"])
     assert chat.returncode == 0, chat.stderr[-2000:]
     for folder in ("pretrain", "sft", "dpo/beta-0.1", "rlvr"):
-        assert f" {runs / folder}]" in chat.stdout, chat.stdout
+        assert f" {my_runs / folder}]" in chat.stdout, chat.stdout
     assert _snapshot(os.path.join(ROOT, "runs")) == before
 
 
