@@ -37,7 +37,7 @@ def test_reference_parameters_never_change_during_training(quick_runs):
 
 def test_cached_and_live_reference_give_the_same_numbers(quick_runs, tmp_path):
     common = ["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--no-progress",
-              "--steps", "20", "--log-every", "10"]
+              "--steps", "20", "--log-every", "10", "--eval-limit", "4"]
     assert run_script(common + ["--out", str(tmp_path / "cached")]).returncode == 0
     result = run_script(common + ["--out", str(tmp_path / "live"), "--live-reference"])
     assert result.returncode == 0, result.stderr[-2000:]
