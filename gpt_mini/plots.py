@@ -33,11 +33,16 @@ def plot_curves(records, panels, out_png, title=None):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+    return _save(fig, out_png, title, dpi=110)
+
+
+def _save(fig, out_png, title, dpi):
+    """Title, layout, write (creating the folder) and close a figure -> out_png."""
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
-    fig.savefig(out_png, dpi=110)
+    fig.savefig(out_png, dpi=dpi)
     plt.close(fig)
     return out_png
 
@@ -59,13 +64,7 @@ def plot_token_logratios(views, out_png, title=None):
             ax.set_title(f"{view['title']}: {side} (sum {sum(ratios):+.2f})", fontsize=9)
             ax.set_ylabel("log π/π_ref", fontsize=8)
             ax.grid(alpha=0.3, axis="y")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _save(fig, out_png, title, dpi=100)
 
 
 def stage_curves(stage, beta=None, pass_k=None):
