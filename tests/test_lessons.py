@@ -517,20 +517,13 @@ def test_knows_vs_says_box_is_a_table_with_one_column_per_model(visit, sandbox):
     assert rows == [["known false claims agreed with (sycophancy)", "89.5 %", "6.7 %"], ["rude replies", "0.0 %", "–"]]
 
 
-def test_token_logratio_figure_falls_back_to_committed_figure(visit, sandbox):
-    _png(sandbox / "lessons" / "figures" / "token_logratios.png")
+@pytest.mark.parametrize("figure", ["token_logratios", "beta_sweep"])
+def test_lesson5_figures_fall_back_to_the_committed_ones(visit, sandbox, figure):
+    _png(sandbox / "lessons" / "figures" / f"{figure}.png")
     v = visit("05_dpo.html", root=sandbox / "lessons")
     assert v.unexpected_errors() == []
-    src = v.page.get_attribute('figure.run-figure[data-srcs*="token_logratios"]', "data-shown-src")
-    assert src == "figures/token_logratios.png"
-
-
-def test_beta_sweep_falls_back_to_committed_figure(visit, sandbox):
-    _png(sandbox / "lessons" / "figures" / "beta_sweep.png")
-    v = visit("05_dpo.html", root=sandbox / "lessons")
-    assert v.unexpected_errors() == []
-    src = v.page.get_attribute('figure.run-figure[data-srcs*="beta_sweep"]', "data-shown-src")
-    assert src == "figures/beta_sweep.png"
+    src = v.page.get_attribute(f'figure.run-figure[data-srcs*="{figure}"]', "data-shown-src")
+    assert src == f"figures/{figure}.png"
 
 
 # ---------------------------------------------------------------------------------------
