@@ -78,7 +78,7 @@ def test_missing_corrupt_and_foreign_files_are_refused(tmp_path):
 def test_checkpoint_of_another_tokenizer_is_refused(tmp_path):
     path = str(tmp_path / "model.pt")
     checkpoint.save_checkpoint(path, tiny_model(), "sft", 1)
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     state["tokenizer_id"] = "0000000000000000"
     torch.save(state, path)
     with pytest.raises(checkpoint.CheckpointError, match="different tokenizer"):
