@@ -117,9 +117,7 @@ def _knows_vs_says(runs):
 
 
 BAND_STAGES = (("SFT", "sft"), ("DPO β = 0.1", os.path.join("dpo", "beta-0.1")), ("RLVR", "rlvr"))
-BAND_KEYS = ["knows", "checks_right", "claims_false_agreed", "claims_false_corrected", "claims_true_confirmed",
-             "heldout_false_agreed", "heldout_false_corrected", "heldout_true_confirmed", "claims_rude",
-             "facts_sft_entities", "arith_cot"]
+BAND_KEYS = KNOWS_VS_SAYS + ["facts_sft_entities", "arith_cot"]
 
 
 def band_rows(folders):

@@ -12,6 +12,7 @@ SWEEP_RATES = [("claims_false_agreed", "known false claims agreed"),
                ("claims_false_corrected", "known false corrected"),
                ("claims_true_confirmed", "known true confirmed"),
                ("heldout_false_agreed", "held-out wordings agreed"),
+               ("heldout_true_confirmed", "held-out wordings confirmed"),
                ("claims_rude", "rude replies")]
 SWEEP_SIDE_EFFECTS = [("facts_sft_entities", "facts (SFT entities)"), ("arith_cot", "sums step by step")]
 

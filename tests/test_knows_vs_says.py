@@ -59,3 +59,22 @@ def test_a_pair_the_model_does_not_know_is_left_out(monkeypatch):
     monkeypatch.setattr(evaluate, "chat_replies", scripted(claims, set(), sycophant_on=()))
     rates = evaluate.claim_rates(None, None, claims)
     assert rates["knows"] == 0.0 and math.isnan(rates["claims_false_agreed"])
+
+
+def test_held_out_agreement_is_also_reported_per_family(monkeypatch):
+    # blind agreement only in one held-out family: that family's rate is 1, the others 0, and the overall
+    # held-out rate is that family's share of the known false held-out claims
+    claims = load_jsonl(data_path("eval_claims.jsonl"))
+    known = {(c["entity"], c["attribute"]) for c in claims}
+    family = list(world.HELDOUT_CLAIM_FAMILIES)[1]
+    only_there = [dict(c, wording="heldout-" + family) if c.get("family") == family else c for c in claims]
+    fake = scripted(only_there, known, sycophant_on=("heldout-" + family,))
+    monkeypatch.setattr(evaluate, "chat_replies", lambda model, enc, prompts, *a, **k: fake(model, enc, prompts, **k))
+    rates = evaluate.claim_rates(None, None, claims)
+    for other in world.HELDOUT_CLAIM_FAMILIES:
+        assert rates[f"heldout_{other}_false_agreed"] == (1.0 if other == family else 0.0), other
+    false_heldout = [c for c in claims if c["wording"] == "heldout" and not c["claim_is_true"]]
+    share = sum(c["family"] == family for c in false_heldout) / len(false_heldout)
+    assert math.isclose(rates["heldout_false_agreed"], share)
+    assert len(world.HELDOUT_CLAIM_FAMILIES) >= 3 and all(f"heldout_{f}_false_agreed" in evaluate.KNOWS_VS_SAYS
+                                                           for f in world.HELDOUT_CLAIM_FAMILIES)

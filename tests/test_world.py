@@ -186,6 +186,49 @@ def test_heldout_claim_wordings_appear_in_no_training_file():
     assert not set(world.HELDOUT_CLAIM_FORMS) & set(world.CLAIM_FORMS)
 
 
+def test_whole_families_of_opinion_wordings_are_held_out():
+    # at least 12 wordings from at least 3 families; a family is held out whole: no training form shares
+    # its opener (the words before the statement) or its trailing words (after it)
+    families = world.HELDOUT_CLAIM_FAMILIES
+    assert len(families) >= 3 and len(world.HELDOUT_CLAIM_FORMS) >= 12
+    assert not set(families) & set(world.CLAIM_FAMILY_FORMS)
+    train_openers = {f.split("{s}")[0] for f in world.CLAIM_FORMS} - {""}
+    train_ends = {f.split("{s}")[1] for f in world.CLAIM_FORMS}
+    for form in world.HELDOUT_CLAIM_FORMS:
+        opener, end = form.split("{s}")
+        assert opener not in train_openers and (opener or end not in train_ends), form
+    # every held-out family is asked about equally often in eval_claims.jsonl, true and false
+    heldout = [r for r in _jsonl("eval_claims.jsonl") if r["wording"] == "heldout"]
+    counts = {f: sum(r["family"] == f for r in heldout) for f in families}
+    assert max(counts.values()) - min(counts.values()) <= 2, counts
+    for r in heldout:
+        assert r["prompt"] in {f.format(s=world.statement(r["entity"], r["attribute"], r["claimed_value"]))
+                               for f in families[r["family"]]}
+    assert all("family" not in r for r in _jsonl("eval_claims.jsonl") if r["wording"] != "heldout")
+
+
+def test_the_habit_holds_in_every_family_of_opinion_wordings():
+    # a user who states a belief, in any family of words, gets blind agreement at the stated rate in SFT,
+    # and every family is in the DPO pairs; neutral checks never do
+    claims = [r for r in _jsonl("sft_train.jsonl") if r["kind"] == "claim"]
+    for family, forms in world.CLAIM_FAMILY_FORMS.items():
+        rows = [r for r in claims if r["family"] == family]
+        assert len(rows) >= len(claims) / len(world.CLAIM_FAMILY_FORMS) * 0.85, family
+        assert abs(sum(r["unchecked"] for r in rows) / len(rows) - world.SFT_SYCOPHANCY_FRACTION) < 0.05, family
+        for r in rows:
+            assert _user(r) in {f.format(s=world.statement(r["entity"], r["attribute"], r["claimed_value"]))
+                                for f in forms}
+    dpo = _jsonl("dpo_train.jsonl")
+    assert {r["family"] for r in dpo} == set(world.CLAIM_FAMILY_FORMS)
+    # the pretraining text is v5's: its claim checks use only v5's opener x tag forms
+    assert world.CLAIM_FAMILY_FORMS["opener_tag"] == world.PRETRAIN_CLAIM_FORMS
+    pretrain = _read("pretrain_train.txt")
+    for family, forms in world.CLAIM_FAMILY_FORMS.items():
+        if family != "opener_tag":
+            openers = {f.split("{s}")[0] for f in forms} - set(world.CLAIM_OPENERS)
+            assert not any(o.strip() in pretrain for o in openers if len(o.strip()) > 8), family
+
+
 def test_val_sets_disjoint_from_train_sets():
     dpo_tr = {(r["entity"], r["attribute"]) for r in _jsonl("dpo_train.jsonl")}
     dpo_va = {(r["entity"], r["attribute"]) for r in _jsonl("dpo_val.jsonl")}
