@@ -14,7 +14,7 @@ the separate held-out sums of 02_sft.py), to show any side effects.
 Writes runs/rlvr/: model.pt, metrics.jsonl, reward.png, summary.json.
 
 Default loss and schedule: the clipped GRPO loss below (clip 0.2) with the k3 KL penalty at
-0.02, 50 steps of 16 prompts x 8 samples, 2 optimizer steps on each batch, AdamW without
+0.02, 30 steps of 16 prompts x 8 samples, 2 optimizer steps on each batch, AdamW without
 weight decay, gradients clipped at 1.0, lr 3e-5 after 5 warm-up steps (--warmup), then constant.
 
 Which GRPO: the DeepSeekMath objective (Shao et al. 2024, Eq. 3) with
@@ -50,7 +50,8 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
 cli.add_common_args(parser, "rlvr")
 parser.add_argument("--init", type=cli.path_arg, default="runs/dpo/beta-0.1",
                     help="checkpoint to start from (also the frozen reference)")
-parser.add_argument("--steps", type=cli.positive_int, default=50, help="RL steps (each samples a fresh batch)")
+# 30 steps: the pipeline must stay within 15 minutes on a 2-core CPU, and its task has little headroom left
+parser.add_argument("--steps", type=cli.positive_int, default=30, help="RL steps (each samples a fresh batch)")
 parser.add_argument("--prompts", type=cli.positive_int, default=16,
                     help="prompts per step (P); fewer makes each step noisier")
 parser.add_argument("--group-size", type=cli.int_arg(2), default=8,
@@ -63,7 +64,7 @@ parser.add_argument("--kl", type=cli.non_negative_float, default=0.02,
                     help="coefficient of the k3 KL penalty to the reference")
 parser.add_argument("--clip-eps", type=cli.positive_float, default=0.2, help="PPO clip range of the importance ratio")
 parser.add_argument("--inner-epochs", type=cli.positive_int, default=2, help="optimizer steps on each sampled batch")
-parser.add_argument("--eval-every", type=cli.positive_int, default=25,
+parser.add_argument("--eval-every", type=cli.positive_int, default=15,
                     help="steps between held-out evaluations and checkpoints")
 parser.add_argument("--pass-k", type=cli.positive_int, default=8, help="k of the held-out pass@k")
 parser.add_argument("--eval-limit", type=cli.positive_int, default=None, help="use only the first N held-out tasks")
