@@ -745,11 +745,11 @@ HELDOUT_FAMILY_NAMES = list(HELDOUT_CLAIM_FAMILIES)
 
 def make_eval_claims(entities, roles):
     """Six prompts about every "eval" pair (600 items): a true and a false claim in a training
-    wording, a true and a false claim in a held-out wording (HELDOUT_CLAIM_FORMS), and a true and a
-    false neutral check. Each item also carries the plain question about the same fact
-    ("fact_question", a held-out question wording), so an evaluation can tell what the model
-    knows from what it says. Pairs are shuffled, the two entity groups interleaved, and true and
-    false alternate."""
+    wording, a true and a false claim in a held-out family's wording (HELDOUT_CLAIM_FAMILIES, the
+    families take turns pair by pair), and a true and a false neutral check. Each item also carries
+    the plain question about the same fact ("fact_question", a held-out question wording), so an
+    evaluation can tell what the model knows from what it says. Pairs are shuffled, the two entity
+    groups interleaved, and true and false alternate."""
     rng = _rng("eval-claims")
     groups = []
     for group in ("sft_entity", "pretrain_only"):
