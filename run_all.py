@@ -3,7 +3,7 @@ The whole default pipeline, stage after stage, then the report card:
 
     01_pretrain.py -> 02_sft.py -> 03_dpo.py (beta 0.1) -> 04_rlvr.py -> runs/report.md
 
-Each stage loads the previous stage's checkpoint from runs/. About 12 minutes on a
+Each stage loads the previous stage's checkpoint from runs/. About 12 to 15 minutes on a
 2-core CPU; --quick runs every stage at tiny size in well under a minute. The wall time
 of every stage goes to runs/pipeline.json, and the report shows where the time went.
 
