@@ -46,11 +46,18 @@ def test_cached_and_live_reference_give_the_same_numbers(quick_runs, tmp_path):
     live = [r for r in read_metrics(str(tmp_path / "live/beta-0.1/metrics.jsonl"))
             if r["split"] in ("train", "eval")]
     assert len(cached) == len(live) == 5
+    first_window_pairs = 10 * 8  # --log-every 10 steps of --quick's 8 pairs
     for a, b in zip(cached, live):
         assert a.keys() == b.keys()
         for k in (k for k in a if k != "split"):
             # padding differs between the cached pass and the per-step batches: float noise only
-            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-4), k
+            tolerance = 1e-4
+            if k == "rewards/accuracies" and a["split"] == "train" and a["step"] == 10:
+                # at step 1 the policy IS the reference: live margins are exactly 0 (ties, counted wrong),
+                # cached ones are float noise around 0 (measured: -1.9e-7), so one such pair can count as a
+                # win; a tie broken by noise, not a different number (every later window must agree)
+                tolerance = 1 / first_window_pairs + 1e-9
+            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=tolerance), k
 
 
 def test_score_pairs_is_independent_of_batching(quick_runs):
