@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, run_script
+from test_checkpoint import tiny_model
 
 from gpt_mini import checkpoint
-from gpt_mini.model import GPT, GPTConfig
 
 
 class RunsACommand:
@@ -87,11 +87,6 @@ def test_no_entry_point_runs_the_code_in_a_crafted_checkpoint(how, tmp_path, mon
     assert not marker.exists(), "the checkpoint's command ran"
     assert stop.value.code not in (0, None)
     assert f"{path} was refused unread: loading it would call Python code" in said, said[-2000:]
-
-
-def tiny_model():
-    torch.manual_seed(0)
-    return GPT(GPTConfig(vocab_size=1200, block_size=16, n_layer=1, n_head=1, n_embd=8))
 
 
 def test_extra_data_is_saved_as_plain_data_that_loads_safely(tmp_path):
