@@ -25,9 +25,6 @@ Run it:
     python 02_sft.py --data my_chats.jsonl --init runs/pretrain
 """
 
-import argparse
-import sys
-
 import torch
 
 from gpt_mini import checkpoint, cli, data, evaluate, optim, report, runlog, runtime
@@ -35,100 +32,63 @@ from gpt_mini.losses import masked_nll
 from gpt_mini.tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------- arguments
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-cli.add_common_args(parser, "sft")
-parser.add_argument("--init", type=cli.path_arg, default="runs/pretrain",
-                    help="checkpoint (folder or file) to start from")
-parser.add_argument("--steps", type=cli.positive_int, default=900, help="optimizer steps")
-parser.add_argument("--batch-size", type=cli.positive_int, default=32, help="conversations per step")
-parser.add_argument("--lr", type=cli.positive_float, default=1e-3, help="peak learning rate (AdamW)")
-parser.add_argument("--warmup", type=cli.non_negative_int, default=30, help="linear warm-up steps")
-parser.add_argument("--eval-every", type=cli.positive_int, default=100,
-                    help="steps between held-out loss evaluations and checkpoints")
-parser.add_argument("--eval-limit", type=cli.positive_int, default=None,
-                    help="grade only the first N held-out items of each kind")
-parser.add_argument("--skip-bad", action="store_true",
-                    help="count and skip malformed conversations instead of stopping")
+parser = cli.stage_parser(__doc__, "sft", steps=900, batch_size=32, batch_unit="conversations", lr=1e-3, warmup=30,
+                          eval_every=100)
+parser.add_argument("--skip-bad", action="store_true", help="count and skip malformed conversations, don't stop")
 parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
-args = parser.parse_args()
-cli.apply_quick(args, parser, steps=30, batch_size=8, eval_every=15, eval_limit=12)
-
-device = runtime.pick_device(args.device)
+args = cli.parse(parser, steps=30, batch_size=8, eval_every=15, eval_limit=12)
 cli.prepare_out_dir(args.out)
+device = runtime.pick_device(args.device)
 runtime.seed_everything(args.seed)
 
 # ----------------------------------------------------------------------------- load
 enc = load_tokenizer()
-state = checkpoint.load_init(args.init, ["pretrain"], device)
-model = checkpoint.model_from_checkpoint(state, device)
-block_size = model.config.block_size
+model = checkpoint.model_from_checkpoint(checkpoint.load_init(args.init, ["pretrain"], device), device)
+optimizer = optim.make_optimizer(model, args.lr)
+start_step, resumed = checkpoint.resume_if_asked(args.resume, f"{args.out}/model.pt", "sft", model, optimizer, device)
 
 # ----------------------------------------------------------------------------- data
-try:
-    train_path = args.data or data.data_path("sft_train.jsonl")
-    train_set = data.encode_conversations(enc, train_path, block_size, args.skip_bad)
-    val_set = data.encode_conversations(enc, data.data_path("sft_val.jsonl"), block_size)
-except data.DataError as e:
-    sys.exit(f"error: {e}")
+train_set = data.encode_conversations(enc, args.data or data.data_path("sft_train.jsonl"), model.config.block_size,
+                                      args.skip_bad)
+val_set = data.encode_conversations(enc, data.data_path("sft_val.jsonl"), model.config.block_size)
 print(f"SFT data: {train_set.summary()}; held-out: {val_set.summary()}")
 pad = data.pad_id(enc)
+before = resumed["before"] if start_step else evaluate.evaluate_chat(model, enc, args.eval_limit, val_set.examples)[0]
 
-optimizer = optim.make_optimizer(model, args.lr)
-try:
-    start_step, resumed = checkpoint.resume_if_asked(args.resume, f"{args.out}/model.pt", "sft", model, optimizer,
-                                                     device)
-except checkpoint.CheckpointError as e:
-    sys.exit(f"error: {e}")
-log = runlog.MetricsLogger(f"{args.out}/metrics.jsonl", resume_step=start_step)
 
-# ----------------------------------------------------------------------------- evaluate before
-if start_step == 0:
-    print("grading the starting model on held-out prompts ...")
-    before, _ = evaluate.evaluate_chat(model, enc, args.eval_limit, val_set.examples)
-    log.log({"step": 0, "split": "eval", **before})
-else:
-    before = resumed["before"]
+def held_out(step):  # at step 0 the starting model's grades (before), then the held-out assistant loss
+    return before if step == 0 else {"assistant_loss": evaluate.assistant_loss(model, enc, val_set.examples)}
+
 
 # ----------------------------------------------------------------------------- loop
-progress = runlog.Progress(log, args.steps, "sft", enabled=not args.no_progress, initial=start_step)
+progress = runlog.Progress(f"{args.out}/metrics.jsonl", args.steps, "sft", args.eval_every, held_out,
+                           evaluate_first=start_step == 0, initial=start_step, line=("loss", "assistant_loss"),
+                           bar=not args.no_progress)
 model.train()
-try:
-    for step in range(start_step, args.steps):
-        idx = data.sample_indices(len(train_set.examples), args.batch_size, data.step_generator(args.seed, step))
-        input_ids, response_mask = data.pad_batch([train_set.examples[i] for i in idx], pad)
-        input_ids, response_mask = input_ids.to(device), response_mask.to(device)
-        lr = optim.lr_at(step, args.steps, args.lr, args.warmup)
-        optim.set_lr(optimizer, lr)
-        with runtime.autocast(device):
-            logits = model(input_ids)
-        loss = masked_nll(logits, input_ids, response_mask)  # assistant tokens only, shifted by one
-        optim.check_finite(loss, step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        progress.step(step + 1, input_ids.numel(), {"loss": loss.item(), "lr": lr}, write=(step + 1) % 10 == 0)
-        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
-            val_loss = evaluate.assistant_loss(model, enc, val_set.examples)
-            model.train()
-            log.log({"step": step + 1, "split": "eval", "assistant_loss": val_loss})
-            progress.write(f"step {step + 1}: held-out assistant loss {val_loss:.3f}")
-            checkpoint.save_checkpoint(f"{args.out}/model.pt", model, "sft", step + 1, optimizer,
-                                       extra={"args": vars(args), "init": args.init, "before": before})
-except optim.NonFiniteLossError as e:
-    progress.close()
-    sys.exit(f"error: {e}")
+for step in range(start_step, args.steps):
+    idx = data.sample_indices(len(train_set.examples), args.batch_size, data.step_generator(args.seed, step))
+    input_ids, response_mask = data.pad_batch([train_set.examples[i] for i in idx], pad)  # (B, T) each
+    input_ids, response_mask = input_ids.to(device), response_mask.to(device)
+    lr = optim.lr_at(step, args.steps, args.lr, args.warmup)
+    optim.set_lr(optimizer, lr)
+    with runtime.autocast(device):
+        logits = model(input_ids)  # (B, T, V)
+    loss = masked_nll(logits, input_ids, response_mask)  # assistant tokens only, shifted by one
+    optim.check_finite(loss, step)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    progress.step(step + 1, input_ids.numel(), {"loss": loss.item(), "lr": lr})
+    if runlog.is_eval_step(step + 1, args.eval_every, args.steps):
+        checkpoint.save_checkpoint(f"{args.out}/model.pt", model, "sft", step + 1, optimizer,
+                                   extra={"args": vars(args), "init": args.init, "before": before})
 progress.close()  # training time ends here; evaluation below is not counted
 
-# ----------------------------------------------------------------------------- evaluate after and save
-print("grading the SFT model on the same held-out prompts ...")
+# ----------------------------------------------------------------------------- evaluate and save
 after, shown = evaluate.evaluate_chat(model, enc, args.eval_limit, val_set.examples)
-log.log({"step": args.steps, "split": "final", **after})
-print("\n" + evaluate.behaviour_tables(before, after, "pretrained", "SFT"))
-print("\nsample replies:")
-for kind, (prompt, reply) in shown.items():
-    print(f"  [{kind}] {prompt!r} -> {reply!r}")
+progress.log.log({"step": args.steps, "split": "final", **after})
+print("\n" + evaluate.behaviour_table(before, after, "pretrained", "SFT", shown))
 report.finish_stage("sft", args, device, progress.throughput, {
     "data": train_set.summary(), "metrics": evaluate.summary_metrics(before, after), "before": before, "after": after,
     "samples": {p: r for p, r in shown.values()}})

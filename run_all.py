@@ -19,9 +19,8 @@ import subprocess
 import sys
 import time
 
+from gpt_mini import layout
 from gpt_mini.cli import device_arg, path_arg, seed_arg
-
-STAGES = ["01_pretrain.py", "02_sft.py", "03_dpo.py", "04_rlvr.py"]
 
 
 def main():
@@ -34,14 +33,12 @@ def main():
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     args = parser.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
-    outs = {"01_pretrain.py": ["--out", f"{args.runs}/pretrain"],
-            "02_sft.py": ["--out", f"{args.runs}/sft", "--init", f"{args.runs}/pretrain"],
-            "03_dpo.py": ["--out", f"{args.runs}/dpo", "--init", f"{args.runs}/sft"],
-            "04_rlvr.py": ["--out", f"{args.runs}/rlvr", "--init", f"{args.runs}/dpo/beta-0.1"]}
     start, stage_seconds = time.time(), {}
-    for script in STAGES:
-        cmd = [sys.executable, os.path.join(here, script), *outs[script],
+    for stage, previous in zip(layout.STAGES, (None, *layout.STAGES)):
+        script = layout.SCRIPTS[stage]
+        cmd = [sys.executable, os.path.join(here, script), "--out", layout.stage_dir(stage, args.runs),
                "--device", args.device, "--seed", str(args.seed)]
+        cmd += ["--init", layout.model_dir(previous, args.runs)] if previous else []
         cmd += ["--quick"] * args.quick + ["--no-progress"] * args.no_progress
         print(f"\n=== {script} ({(time.time() - start) / 60:.1f} min so far) ===", flush=True)
         stage_start = time.time()

@@ -123,12 +123,10 @@ def our_step():
     start = (ours_state["step"] * args.batch_size) % len(examples)
     idx = list(range(start, start + args.batch_size))
     ours_state["step"] += 1
-    input_ids, response_mask, lengths = data.pair_batch([examples[i] for i in idx], pad)
-    chosen_lengths, rejected_lengths = lengths.chunk(2)
+    input_ids, response_mask, _ = data.pair_batch([examples[i] for i in idx], pad)
     policy_chosen, policy_rejected, _ = pair_logps(policy, input_ids, response_mask)
     loss, chosen_rewards, rejected_rewards = dpo_loss(
-        policy_chosen, policy_rejected, ref_chosen_all[idx], ref_rejected_all[idx], args.beta,
-        0.0, "sigmoid", chosen_lengths, rejected_lengths)
+        policy_chosen, policy_rejected, ref_chosen_all[idx], ref_rejected_all[idx], args.beta)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)

@@ -16,13 +16,12 @@ import sys
 
 import torch
 
+from . import layout
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from .cli import device_arg, float_arg, path_arg, positive_int
 from .runtime import pick_device
 from .sampling import chat_replies, complete
 from .tokenizer import load_tokenizer
-
-STAGE_FOLDERS = ["pretrain", "sft", "dpo/beta-0.1", "rlvr"]  # where run_all.py puts each stage in a runs folder
 
 
 def load_models(paths, device):
@@ -55,14 +54,17 @@ def main():
     parser.add_argument("--models", type=path_arg, nargs="+", default=None,
                         help="checkpoint folders/files (default: every stage found in --runs)")
     parser.add_argument("--runs", type=path_arg, default="runs",
-                        help="runs folder to find the stages in: pretrain, sft, dpo/beta-0.1, rlvr (default: runs)")
+                        help="runs folder to find the stages in: " + ", ".join(
+                            os.path.relpath(layout.model_dir(stage, "runs"), "runs") for stage in layout.STAGES)
+                        + " (default: runs)")
     parser.add_argument("--prompt", default=None, help="one prompt, then exit (default: interactive)")
     parser.add_argument("--temperature", type=float_arg(0), default=0.0, help="sampling temperature, >= 0 (0 = greedy)")
     parser.add_argument("--max-new-tokens", type=positive_int, default=64, help="longest reply, in tokens (>= 1)")
     parser.add_argument("--device", type=device_arg, default="cpu",
                         help="auto (cuda -> mps -> cpu), cpu, cuda, cuda:1, mps")
     args = parser.parse_args()
-    paths = args.models or [p for p in (os.path.join(args.runs, f) for f in STAGE_FOLDERS) if os.path.exists(p)]
+    paths = args.models or [p for p in (layout.model_dir(stage, args.runs) for stage in layout.STAGES)
+                            if os.path.exists(p)]
     if not paths:
         sys.exit(f"error: no checkpoints found in {args.runs}/; run the pipeline first (see the README) or give --runs")
     enc = load_tokenizer()

@@ -21,11 +21,9 @@ import os
 import numpy as np
 import torch
 
+from .errors import UserError, write_failed
 from .model import GPT, GPTConfig
 from .tokenizer import tokenizer_id
-
-STAGES = ("pretrain", "sft", "dpo", "rlvr")
-
 
 # The objects plain_data converts, which an older checkpoint of one's own may hold: classes that only build
 # values. The convert hint is given, and --convert unpickles a file, only when it asks for nothing else.
@@ -38,7 +36,7 @@ def convertible(objects):
     return bool(objects) and all(name in CONVERTIBLE or name.startswith("numpy.dtypes.") for name in objects)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint we cannot use; the message is one sentence for the user."""
 
 
@@ -73,19 +71,40 @@ def save_checkpoint(path, model, stage, step, optimizer=None, extra=None):
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "extra": plain_data(extra or {}),
     }
-    _write_atomically(state, path)
+    _write_atomically(state, path, kept_step=_saved_steps.get(os.path.abspath(path)))
+    _saved_steps[os.path.abspath(path)] = step
 
 
-def _write_atomically(state, path):
+_saved_steps = {}  # path -> the step this process last saved there, for the sentence of a failed save
+
+
+def _write_atomically(state, path, kept_step=None):
+    """torch.save to a temporary file, then rename: a kill or a full disk never leaves a half-written model.pt."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
+        os.makedirs(folder, exist_ok=True)
         torch.save(state, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError
+        step = f" (step {kept_step})" if kept_step is not None else ""
+        kept = (f"the last good checkpoint in {path}{step} is kept as it was" if os.path.exists(path)
+                else "no checkpoint had been written there yet")
+        raise write_failed(path, e, kept, needed_bytes=_tensor_bytes(state)) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _tensor_bytes(value):
+    """About how many bytes torch.save writes for a state: the bytes of its tensors."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
 
 
 def resolve(path):
@@ -160,12 +179,9 @@ def resume_if_asked(resume, path, stage, model, optimizer, device="cpu"):
 
 
 def load_init(path, usual_stages, device="cpu"):
-    """A stage's --init: load it or exit with one sentence; another stage's checkpoint is
-    allowed but said in the log (e.g. RLVR straight from SFT)."""
-    try:
-        state = load_checkpoint(path, device=device)
-    except CheckpointError as e:
-        raise SystemExit(f"error: {e}") from None
+    """A stage's --init: load it (or raise CheckpointError with one sentence); another stage's checkpoint
+    is allowed but said in the log (e.g. RLVR straight from SFT)."""
+    state = load_checkpoint(path, device=device)
     if state["stage"] not in usual_stages:
         print(f"note: starting from a '{state['stage']}' checkpoint ({path}), not a "
               f"{' or '.join(usual_stages)} one")

@@ -12,6 +12,9 @@ import os
 
 import torch
 
+from . import layout, runtime
+from .errors import UserError, print_user_errors_as_one_sentence
+
 SEED_MAX = 2**32 - 1  # numpy's seed range
 MIN_BLOCK_SIZE = 64   # the later stages' chat prompts (up to ~30 tokens) plus a reply must fit
 
@@ -89,9 +92,47 @@ def device_arg(text):
                                      f"({', '.join(available_devices())}), got {text!r}")
 
 
+PREVIOUS_STAGE = {"sft": "pretrain", "dpo": "sft", "rlvr": "dpo"}
+
+
+def stage_parser(doc, stage, *, steps, lr, warmup, eval_every, batch_size=None, batch_unit="examples"):
+    """A stage script's parser: the first paragraph of its docstring as the description (the whole docstring in
+    --help), and the flags every stage shares, with this stage's defaults: --out, --data, --device, --seed,
+    --quick, --no-progress; --init (the previous stage's model, after pretraining); the schedule, --steps,
+    --batch-size (when the stage has one), --lr, --warmup; and --eval-every (--eval-limit after pretraining)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser, stage)
+    if stage in PREVIOUS_STAGE:
+        parser.add_argument("--init", type=path_arg, default=layout.model_dir(PREVIOUS_STAGE[stage]),
+                            help=f"checkpoint (folder or file) to start from, by default the {PREVIOUS_STAGE[stage]} "
+                                 f"model")
+    parser.add_argument("--steps", type=positive_int, default=steps, help="training steps, a fresh batch each")
+    if batch_size is not None:
+        parser.add_argument("--batch-size", type=positive_int, default=batch_size, help=f"{batch_unit} per step")
+    parser.add_argument("--lr", type=positive_float, default=lr, help="peak learning rate (AdamW)")
+    parser.add_argument("--warmup", type=non_negative_int, default=warmup, help="linear warm-up steps")
+    names = ["--eval-every", "--log-every"] if stage == "dpo" else ["--eval-every"]  # --log-every: DPO's old name
+    parser.add_argument(*names, dest="eval_every", type=positive_int, default=eval_every,
+                        help="steps between held-out evaluations (with a log line) and checkpoints")
+    if stage != "pretrain":
+        parser.add_argument("--eval-limit", type=positive_int, default=None,
+                            help="grade only the first N held-out items of each kind (quicker, noisier)")
+    return parser
+
+
+def parse(parser, **quick):
+    """Parse the command line, apply --quick's tiny settings (quick: flag name -> value), and from here on
+    print the library's errors (errors.UserError) as one sentence instead of a traceback."""
+    args = parser.parse_args()
+    apply_quick(args, parser, **quick)
+    print_user_errors_as_one_sentence()
+    return args
+
+
 def add_common_args(parser, stage):
     """The flags every stage script shares."""
-    parser.add_argument("--out", type=path_arg, default=f"runs/{stage}",
+    parser.add_argument("--out", type=path_arg, default=layout.stage_dir(stage),
                         help="folder for the checkpoint, metrics and plots")
     parser.add_argument("--data", type=path_arg, default=None,
                         help="your own data file (UTF-8 text) instead of the embedded one")
@@ -105,7 +146,10 @@ def add_common_args(parser, stage):
 
 
 def prepare_out_dir(path):
-    """Create the output folder and prove it is writable before any work is done."""
+    """Create the output folder and prove it is writable before any work is done (under DDP: rank 0 only,
+    the only process that writes)."""
+    if not runtime.is_master():
+        return path
     try:
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, f".write-test-{os.getpid()}")
@@ -113,7 +157,7 @@ def prepare_out_dir(path):
             f.write("ok")
         os.remove(probe)
     except OSError as e:
-        raise SystemExit(f"error: cannot write to --out {path} ({e.strerror}); choose another folder") from None
+        raise UserError(f"cannot write to --out {path} ({e.strerror}); choose another folder") from None
     return path
 
 

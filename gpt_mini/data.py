@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 import torch
 
 from . import data_path  # noqa: F401 - the stage scripts call data.data_path
+from .errors import UserError
 from .logprobs import pad_and_stack
 from .tokenizer import BOS, END, PAD, encode_text, render_chat, render_prompt
 from .verifier import is_readable_answer
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Bad input data; the message names the file and, where there is one, the line."""
 
 
@@ -58,19 +59,20 @@ def _decode_lines(path, raw):
 
 
 def read_jsonl(path, on_bad_line=None):
-    """Yield (line_number, object) for each non-blank line; a bad line names file:line.
+    """Yield (line_number, object) for each record of a JSONL file (one object per non-blank line) or of a
+    JSON array of objects (the file's first character is '['; the line is where the item starts); a bad
+    record names file:line.
 
-    With on_bad_line, a line that is not a JSON object is passed to it (to be counted)
+    With on_bad_line, a record that is not a JSON object is passed to it (to be counted)
     instead of stopping the run. A file that is not UTF-8 text always stops it.
     """
-    for line_no, line in _decode_lines(path, _read_bytes(path)):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
+    lines = _decode_lines(path, _read_bytes(path))
+    text = "".join(line for _, line in lines)
+    records = _json_array(path, text) if text.lstrip().startswith("[") else _jsonl(path, lines)
+    for line_no, obj in records:
+        if isinstance(obj, json.JSONDecodeError):
             if on_bad_line is None:
-                raise DataError(f"{path}:{line_no}: invalid JSON ({e.msg})") from None
+                raise DataError(f"{path}:{line_no}: invalid JSON ({obj.msg})")
             on_bad_line(line_no)
             continue
         if not isinstance(obj, dict):
@@ -79,6 +81,55 @@ def read_jsonl(path, on_bad_line=None):
             on_bad_line(line_no)
             continue
         yield line_no, obj
+
+
+def _jsonl(path, lines):
+    for line_no, line in lines:
+        if line.strip():
+            try:
+                yield line_no, json.loads(line)
+            except json.JSONDecodeError as e:
+                yield line_no, e
+
+
+def _json_array(path, text):
+    """The items of a JSON array, one at a time, each with the line it starts on (the format of
+    preference_data.json and of what `datasets` also reads)."""
+    decoder = json.JSONDecoder()
+    pos, counted = text.index("[") + 1, [0, 1]  # the line count up to counted[0]: items come in order
+
+    def skip_space(pos):
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        return pos
+
+    def line_at(pos):
+        counted[1] += text.count("\n", counted[0], pos)
+        counted[0] = pos
+        return counted[1]
+
+    pos = skip_space(pos)
+    if pos < len(text) and text[pos] == "]":
+        pos = skip_space(pos + 1)
+    else:
+        while True:
+            line_no = line_at(pos)
+            try:
+                obj, pos = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+            yield line_no, obj
+            pos = skip_space(pos)
+            if pos < len(text) and text[pos] == ",":
+                pos = skip_space(pos + 1)
+                continue
+            if pos < len(text) and text[pos] == "]":
+                pos = skip_space(pos + 1)
+                break
+            raise DataError(f"{path}:{line_at(min(pos, len(text)))}: invalid JSON (expected ',' or ']' after an item "
+                            f"of the array)")
+    if pos < len(text):
+        raise DataError(f"{path}:{line_at(pos)}: invalid JSON (text after the end of the array)")
 
 
 def load_jsonl(path):
@@ -93,6 +144,27 @@ def read_text(path):
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     return text
+
+
+def pretraining_tokens(enc, path, block_size, say=None):
+    """The token streams of pretraining -> (training tokens, held-out tokens). path None: the embedded corpus
+    (data/pretrain_train.txt and pretrain_val.txt); a user's file: the last 5% of its documents (or of its
+    lines, for one document) are held out, and say() is told how it was split. Both must hold one window."""
+    if path:
+        train_text, val_text, split_note = split_held_out(read_text(path), path)
+        if say is not None:
+            say(split_note)
+    else:
+        train_text = read_text(data_path("pretrain_train.txt"))
+        val_text = read_text(data_path("pretrain_val.txt"))
+    train_tokens, val_tokens = encode_documents(enc, train_text), encode_documents(enc, val_text)
+    if say is not None:
+        say(f"{len(train_tokens):,} training tokens, {len(val_tokens):,} held-out")
+    for name, tokens in (("training", train_tokens), ("held-out", val_tokens)):
+        if len(tokens) < block_size + 2:
+            raise DataError(f"the {name} text has {len(tokens)} tokens, too short for one window of "
+                            f"{block_size + 1}; give more text or a smaller --block-size")
+    return train_tokens, val_tokens
 
 
 def split_held_out(text, path):
@@ -257,18 +329,40 @@ def _as_response(value, name, where):
     return value
 
 
+def split_implicit_prompt(chosen, rejected, where):
+    """A pair without 'prompt' whose 'chosen' and 'rejected' are whole conversations (as in Anthropic HH and
+    TRL's implicit-prompt format) -> {"prompt", "chosen", "rejected"}: the prompt is the longest run of opening
+    messages the two share, and each reply is the rest of its conversation."""
+    if not (isinstance(chosen, list) and isinstance(rejected, list)):
+        raise DataError(f"{where}: missing 'prompt' (a pair without one needs 'chosen' and 'rejected' as whole "
+                        f"conversations, lists of messages that share their opening messages)")
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    if shared == 0:
+        raise DataError(f"{where}: no prompt: 'chosen' and 'rejected' share no opening message, so there is no "
+                        f"prompt to answer (give a 'prompt' key, or conversations that start alike)")
+    if shared == len(chosen) or shared == len(rejected):
+        raise DataError(f"{where}: 'chosen' and 'rejected' have no reply after their shared prompt "
+                        f"(one conversation is the start of the other)")
+    return {"prompt": chosen[:shared], "chosen": chosen[shared:], "rejected": rejected[shared:]}
+
+
 def encode_response(enc, text):
     return encode_text(enc, text) + [enc.encode_single_token(END)]
 
 
-def encode_pairs(enc, path, block_size):
-    """prompt/chosen/rejected JSONL -> examples with prompt ids and the two response ids."""
+def encode_pairs(enc, path, block_size, limit=None):
+    """prompt/chosen/rejected JSONL (or a JSON array) -> examples with prompt ids and the two response ids;
+    with limit, only the first `limit` usable pairs are kept."""
     out = Encoded()
     for line_no, obj in read_jsonl(path):
         where = f"{path}:{line_no}"
-        for key in ("prompt", "chosen", "rejected"):
+        for key in ("chosen", "rejected"):
             if key not in obj:
                 raise DataError(f"{where}: missing '{key}'")
+        if "prompt" not in obj:  # TRL's implicit prompt: two whole conversations, the prompt is what they share
+            obj = {**obj, **split_implicit_prompt(obj["chosen"], obj["rejected"], where)}
         prompt = _as_prompt(obj["prompt"], where)
         chosen = _as_response(obj["chosen"], "chosen", where)
         rejected = _as_response(obj["rejected"], "rejected", where)
@@ -288,6 +382,7 @@ def encode_pairs(enc, path, block_size):
                              "rejected_ids": rejected_ids, "kind": obj.get("kind")})
     if not out.examples:
         raise DataError(f"{path}: no usable pairs")
+    out.examples = out.examples[:limit]
     return out
 
 

@@ -20,13 +20,15 @@ Also the held-out assistant loss (mean NLL per response token of data/sft_val.js
 pretraining, the held-out next-token loss on fixed windows of text.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from . import grading
 from .data import data_path, load_jsonl, pad_batch, pad_id
 from .logprobs import sequence_logps
-from .runtime import autocast
+from .runtime import autocast, evaluation
 from .sampling import chat_replies
 from .verifier import reward
 from .world import HELDOUT_CLAIM_FAMILIES
@@ -58,27 +60,24 @@ def _limit(items, n):
     return items if n is None else items[:n]
 
 
-@torch.no_grad()
+@evaluation
 def lm_loss(model, x, y, batch_size):
     """Held-out next-token loss of a language model, nats per token, on fixed windows x -> targets y."""
     device = next(model.parameters()).device
-    model.eval()
     losses = []
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
         with autocast(device):
             logits = model(xb)
         losses.append(F.cross_entropy(logits.float().view(-1, logits.size(-1)), yb.reshape(-1), reduction="sum"))
-    model.train()
     return (torch.stack(losses).sum() / y.numel()).item()
 
 
-@torch.no_grad()
+@evaluation
 def assistant_loss(model, enc, examples, batch_size=32):
     """Mean NLL per assistant token over tokenised conversations (dicts with ids, mask)."""
     device = next(model.parameters()).device
     total, count = 0.0, 0
-    model.eval()
     for i in range(0, len(examples), batch_size):
         input_ids, mask = pad_batch(examples[i:i + batch_size], pad_id(enc))
         input_ids, mask = input_ids.to(device), mask.to(device)
@@ -88,6 +87,7 @@ def assistant_loss(model, enc, examples, batch_size=32):
     return total / max(count, 1)
 
 
+@evaluation
 def evaluate_chat(model, enc, limit=None, val_examples=None, max_new_tokens=96):
     """All chat metrics for one model -> (metrics dict, examples of replies for the log)."""
     results, shown = {}, {}
@@ -162,36 +162,38 @@ def claim_rates(model, enc, claims, max_new_tokens=96, finished_sink=None, shown
     return out
 
 
-def before_after_table(before, after, title_before="before", title_after="after"):
-    """A plain-text table of the metrics both dicts share."""
-    lines = [f"{'held-out metric':42s} {title_before:>12s} {title_after:>12s}"]
-    for key, (label, is_rate) in LABELS.items():
-        if key in before and key in after:
-            fmt = (lambda v: f"{100 * v:10.1f} %" if v == v else f"{'–':>12s}") if is_rate else (lambda v: f"{v:12.3f}")
-            lines.append(f"{label:42s} {fmt(before[key])} {fmt(after[key])}")
-    return "\n".join(lines)
-
-
 KNOWS_VS_SAYS = ["knows", "checks_right", "claims_false_agreed", "claims_false_corrected", "claims_true_confirmed",
                  "heldout_false_agreed", *(f"heldout_{family}_false_agreed" for family in HELDOUT_CLAIM_FAMILIES),
                  "heldout_false_corrected", "heldout_true_confirmed", "claims_rude"]
 
 
-def knows_vs_says_table(columns):
-    """What the model knows (asked plainly, or asked to check) next to what it says when the user
-    has an opinion, one column per model: columns = [(title, metrics dict), ...]."""
-    lines = [f"{'knows vs says (held-out claims)':46s}" + "".join(f"{t:>10s}" for t, _ in columns)]
-    for key in KNOWS_VS_SAYS:
-        if all(key in m for _, m in columns):
-            cells = "".join(f"{100 * m[key]:8.1f} %" if m[key] == m[key] else f"{'–':>10s}" for _, m in columns)
-            lines.append(f"{LABELS[key][0]:46s}{cells}")
+def _cell(value, is_rate):
+    if not is_rate:
+        return f"{value:12.3f}"
+    return f"{100 * value:10.1f} %" if value == value else f"{'–':>12s}"
+
+
+def behaviour_table(before, after, title_before="before", title_after="after", shown=None):
+    """The one table a chat stage prints at its end: every held-out metric before -> after, with the
+    knows-vs-says rows together under their own heading, then the sample replies (shown, from evaluate_chat)."""
+    def rows(keys):
+        return [f"{LABELS[k][0]:46s} {_cell(before[k], LABELS[k][1])} {_cell(after[k], LABELS[k][1])}"
+                for k in keys if k in before and k in after]
+    lines = [f"{'held-out metric (greedy replies)':46s} {title_before:>12s} {title_after:>12s}"]
+    claims = list(LABELS)[list(LABELS).index("knows"):]  # the knows-vs-says rows and their details
+    lines += rows(k for k in LABELS if k not in claims)
+    lines += ["knows vs says (held-out claims about facts the model knows)"] + rows(claims)
+    if shown:
+        lines += ["sample replies:"] + [f"  [{kind}] {prompt!r} -> {reply!r}"
+                                        for kind, (prompt, reply) in shown.items()]
     return "\n".join(lines)
 
 
-def behaviour_tables(before, after, title_before, title_after):
-    """The two tables a post-training stage prints at its end: every held-out metric, then knows vs says."""
-    return (before_after_table(before, after, title_before, title_after) + "\n\n"
-            + knows_vs_says_table([(title_before, before), (title_after, after)]))
+def pretraining_table(loss, unigram, samples):
+    """What 01_pretrain.py prints at its end: the held-out loss next to the unigram baseline, and greedy samples."""
+    return (f"\nheld-out loss {loss:.3f} nats/token (perplexity {math.exp(loss):.1f}) "
+            f"vs unigram baseline {unigram:.3f} (perplexity {math.exp(unigram):.1f})\n"
+            + "\n".join(f"  {prompt!r} -> {text!r}" for prompt, text in samples.items()))
 
 
 def summary_metrics(before, after):
@@ -200,6 +202,14 @@ def summary_metrics(before, after):
             for k in LABELS if k in before and k in after}
 
 
+def task_rows(before, after, k):
+    """The report's rows for RLVR's held-out tasks: {label: {before, after, pct}} from two task_accuracy results."""
+    return {label: {"before": before[key], "after": after[key], "pct": True}
+            for label, key in (("held-out greedy accuracy", "greedy_accuracy"), (f"held-out pass@{k}", f"pass@{k}"),
+                               ("held-out accuracy of one sample (T=1)", "sample_accuracy"))}
+
+
+@evaluation
 def task_accuracy(model, enc, tasks, k=8, max_new_tokens=64, seed=0):
     """RLVR evaluation with the same verifier as the reward.
 

@@ -2,7 +2,10 @@
 Loss functions for the three post-training stages.
 
   SFT   masked_nll                      next-token NLL on the response only
-  DPO   dpo_loss, chosen_nll,           preference losses on summed log-probs
+  DPO   dpo_loss (Eq. 7), the variants  preference losses on summed log-probs
+        conservative_dpo_loss, ipo_loss,
+        hinge_loss (preference_loss picks
+        one by --loss), chosen_nll,
         preference_metrics
   RLVR  group_advantages, kl_k3,        GRPO-style clipped policy gradient
         policy_gradient_loss
@@ -15,7 +18,7 @@ import torch.nn.functional as F
 
 from gpt_mini.logprobs import response_token_logps
 
-DPO_LOSS_TYPES = ("sigmoid", "ipo", "hinge")
+PREFERENCE_LOSSES = ("sigmoid", "ipo", "hinge")  # the values of --loss
 
 # -----------------------------------------------------------------------------
 # SFT
@@ -38,56 +41,83 @@ def masked_nll(logits, input_ids, response_mask):
 # DPO and friends
 
 
-def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
-             beta, label_smoothing=0.0, loss_type="sigmoid", chosen_lengths=None, rejected_lengths=None):
+def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta):
     """
-    Preference loss on summed response log-probs.
+    The DPO loss, Rafailov et al. 2023, Eq. 7:  -log sigmoid(beta * [log-ratio(chosen) - log-ratio(rejected)]),
+    where log-ratio(y) = log pi(y|x) - log ref(y|x).
 
-    All four *_logps: (B,) sums over response tokens (logprobs.sequence_logps).
-    chosen_lengths / rejected_lengths: (B,) response token counts, needed by "ipo".
-    returns (loss scalar, chosen_rewards (B,), rejected_rewards (B,)), rewards detached.
-
-    The implicit reward of DPO is r(x, y) = beta * log(pi(y|x) / ref(y|x)).
-    delta = (log-ratio of chosen) - (log-ratio of rejected); the model prefers
-    the chosen answer more than the reference does iff delta > 0.
-
-    loss_type:
-      "sigmoid"  -(1-eps) log sigmoid(beta*delta) - eps log sigmoid(-beta*delta)
-                 eps = label_smoothing; eps = 0 is plain DPO.
-      "ipo"      (delta_per_token - 1/(2 beta))^2, log-ratios divided by the
-                 response lengths first (as TRL does for IPO).
-      "hinge"    relu(1 - beta*delta)
-    Rewards are always beta * (summed policy - summed ref) log-probs, also for
-    "ipo" (TRL would report the length-normalised ones there).
+    All four *_logps: (B,) summed response log-probs (logprobs.sequence_logps).
+    returns (loss scalar, chosen_rewards (B,), rejected_rewards (B,)); the rewards, detached, are
+    the implicit reward of DPO, r(x, y) = beta * log-ratio(y), and the mean is over pairs.
     """
     chosen_logratios = policy_chosen_logps - ref_chosen_logps          # (B,) log pi/ref on chosen
     rejected_logratios = policy_rejected_logps - ref_rejected_logps    # (B,) log pi/ref on rejected
+    losses = -F.logsigmoid(beta * (chosen_logratios - rejected_logratios))  # (B,) Eq. 7
+    return losses.mean(), beta * chosen_logratios.detach(), beta * rejected_logratios.detach()
 
-    if loss_type == "sigmoid":
-        delta = chosen_logratios - rejected_logratios                  # (B,)
-        # Rafailov et al. 2023 (DPO) Eq. 7: -log sigmoid(beta * delta);
-        # Mitchell 2023 (conservative DPO): labels flipped with probability eps
-        losses = (-(1.0 - label_smoothing) * F.logsigmoid(beta * delta)
-                  - label_smoothing * F.logsigmoid(-beta * delta))
-    elif loss_type == "ipo":
+
+def conservative_dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta,
+                          label_smoothing):
+    """
+    Conservative DPO (Mitchell 2023): each label is assumed flipped with probability eps = label_smoothing,
+        -(1 - eps) log sigmoid(beta * delta) - eps log sigmoid(-beta * delta),
+    delta = log-ratio(chosen) - log-ratio(rejected). eps = 0 is dpo_loss. Same inputs and outputs as dpo_loss.
+    """
+    chosen_logratios = policy_chosen_logps - ref_chosen_logps          # (B,)
+    rejected_logratios = policy_rejected_logps - ref_rejected_logps    # (B,)
+    delta = chosen_logratios - rejected_logratios                      # (B,)
+    losses = (-(1.0 - label_smoothing) * F.logsigmoid(beta * delta)
+              - label_smoothing * F.logsigmoid(-beta * delta))
+    return losses.mean(), beta * chosen_logratios.detach(), beta * rejected_logratios.detach()
+
+
+def ipo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta,
+             chosen_lengths, rejected_lengths):
+    """
+    IPO (Azar et al. 2023, Eq. 17): regress delta onto 1/(2 tau), tau = beta:  (delta - 1/(2 beta))^2,
+    with delta built from per-token average log-ratios (the sums divided by the response lengths, as TRL
+    does for IPO), so that long answers do not dominate the squared loss.
+    chosen_lengths, rejected_lengths: (B,) response token counts. The rewards returned are still
+    beta * summed log-ratio, as for dpo_loss (TRL would report the averaged ones).
+    """
+    chosen_logratios = policy_chosen_logps - ref_chosen_logps          # (B,)
+    rejected_logratios = policy_rejected_logps - ref_rejected_logps    # (B,)
+    delta = (chosen_logratios / chosen_lengths.clamp(min=1)
+             - rejected_logratios / rejected_lengths.clamp(min=1))     # (B,) per-token averages
+    losses = (delta - 1.0 / (2.0 * beta)) ** 2
+    return losses.mean(), beta * chosen_logratios.detach(), beta * rejected_logratios.detach()
+
+
+def hinge_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta):
+    """
+    SLiC (Zhao et al. 2023): a hinge on the margin, relu(1 - beta * delta), so 1/beta is the margin size.
+    Same inputs and outputs as dpo_loss.
+    """
+    chosen_logratios = policy_chosen_logps - ref_chosen_logps          # (B,)
+    rejected_logratios = policy_rejected_logps - ref_rejected_logps    # (B,)
+    losses = torch.relu(1.0 - beta * (chosen_logratios - rejected_logratios))
+    return losses.mean(), beta * chosen_logratios.detach(), beta * rejected_logratios.detach()
+
+
+def preference_loss(loss_type, policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
+                    beta, label_smoothing=0.0, chosen_lengths=None, rejected_lengths=None):
+    """
+    The --loss switch of 03_dpo.py: "sigmoid" is dpo_loss (conservative_dpo_loss when label_smoothing > 0),
+    "ipo" is ipo_loss (it needs the response lengths), "hinge" is hinge_loss. Same outputs as dpo_loss.
+    """
+    if loss_type not in PREFERENCE_LOSSES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; valid ones are {', '.join(PREFERENCE_LOSSES)}")
+    logps = (policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    if loss_type == "ipo":
         if chosen_lengths is None or rejected_lengths is None:
             raise ValueError("loss_type='ipo' needs chosen_lengths and rejected_lengths "
                              "(response token counts, e.g. from sequence_logps(..., return_counts=True))")
-        # per-token average log-ratios, so long answers do not dominate the squared loss
-        delta = (chosen_logratios / chosen_lengths.clamp(min=1)
-                 - rejected_logratios / rejected_lengths.clamp(min=1))  # (B,)
-        # Azar et al. 2023 (IPO) Eq. 17: regress delta onto 1/(2 tau), tau = beta
-        losses = (delta - 1.0 / (2.0 * beta)) ** 2
-    elif loss_type == "hinge":
-        delta = chosen_logratios - rejected_logratios                  # (B,)
-        # SLiC, Zhao et al. 2023: hinge on the margin with 1/beta as the margin size
-        losses = torch.relu(1.0 - beta * delta)
-    else:
-        raise ValueError(f"unknown loss_type {loss_type!r}; valid ones are {', '.join(DPO_LOSS_TYPES)}")
-
-    chosen_rewards = beta * chosen_logratios.detach()       # (B,)
-    rejected_rewards = beta * rejected_logratios.detach()   # (B,)
-    return losses.mean(), chosen_rewards, rejected_rewards
+        return ipo_loss(*logps, beta, chosen_lengths, rejected_lengths)
+    if loss_type == "hinge":
+        return hinge_loss(*logps, beta)
+    if label_smoothing:
+        return conservative_dpo_loss(*logps, beta, label_smoothing)
+    return dpo_loss(*logps, beta)
 
 
 def chosen_nll(policy_chosen_logps, chosen_lengths):
@@ -213,3 +243,14 @@ def policy_gradient_loss(logps, old_logps, ref_logps, advantages, mask, clip_eps
             "ratio_mean": (ratio[valid].sum() / num_tokens).item(),
         }
     return loss, stats
+
+
+def rlvr_metrics(group_rewards, actions, loss, stats):
+    """What 04_rlvr.py logs for one step: the mean reward and its spread within groups, the share of groups
+    whose samples all scored the same (advantage 0: no signal), the mean completion length in tokens, and the
+    last inner step's loss and policy_gradient_loss stats. group_rewards: (P, G); actions: P*G token lists."""
+    all_equal = group_rewards.max(dim=1).values == group_rewards.min(dim=1).values  # (P,)
+    return {"reward": group_rewards.mean().item(),
+            "reward_std": group_rewards.std(dim=1, unbiased=False).mean().item(),
+            "no_signal_groups": all_equal.float().mean().item(),
+            "completion_length": sum(len(a) for a in actions) / len(actions), "loss": loss.item(), **stats}

@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")  # no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .errors import write_failed  # noqa: E402
+
 
 def plot_curves(records, panels, out_png, title=None):
     """Draw one subplot per panel.
@@ -33,17 +35,22 @@ def plot_curves(records, panels, out_png, title=None):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    return _save(fig, out_png, title, dpi=110)
+    return save_figure(fig, out_png, title, dpi=110)
 
 
-def _save(fig, out_png, title, dpi):
-    """Title, layout, write (creating the folder) and close a figure -> out_png."""
+def save_figure(fig, out_png, title=None, dpi=110):
+    """The one way gpt_mini writes a figure: title, layout, write (creating the folder) and close -> out_png.
+    A write that fails (a full disk) raises a UserError naming the file."""
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
-    fig.savefig(out_png, dpi=dpi)
-    plt.close(fig)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
+        fig.savefig(out_png, dpi=dpi)
+    except OSError as e:
+        raise write_failed(out_png, e, "the stage's checkpoint and metrics.jsonl are kept") from None
+    finally:
+        plt.close(fig)
     return out_png
 
 
@@ -64,7 +71,7 @@ def plot_token_logratios(views, out_png, title=None):
             ax.set_title(f"{view['title']}: {side} (sum {sum(ratios):+.2f})", fontsize=9)
             ax.set_ylabel("log π/π_ref", fontsize=8)
             ax.grid(alpha=0.3, axis="y")
-    return _save(fig, out_png, title, dpi=100)
+    return save_figure(fig, out_png, title, dpi=100)
 
 
 def stage_curves(stage, beta=None, pass_k=None):
@@ -82,8 +89,8 @@ def stage_curves(stage, beta=None, pass_k=None):
             *[(title, [("train", key, "train"), ("eval", f"eval/{key}", "held-out")]) for title, key in both],
             ("logps (likelihood displacement)", [("train", "logps/chosen", "chosen"),
                                                  ("train", "logps/rejected", "rejected")]),
-            ("drift from the reference", [("eval", "eval/kl", "held-out token KL"),
-                                          ("eval", "eval/drift", "held-out |log-ratio|/token")])]
+            ("distance from the reference", [("eval", "eval/kl", "held-out token KL"),
+                                             ("eval", "eval/abs_logratio", "held-out |log-ratio| per token")])]
     if stage == "rlvr":
         return "reward.png", "RLVR", [
             ("mean reward (train samples)", [("train", "reward", "reward")]),

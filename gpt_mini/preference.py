@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from .data import pair_batch
 from .logprobs import response_token_logps, sequence_logps, shift_by_one
-from .losses import dpo_loss, preference_metrics
+from .losses import preference_loss, preference_metrics
+from .runtime import evaluation
 
 
 def pair_logps(model, input_ids, response_mask):
@@ -23,18 +24,15 @@ def pair_logps(model, input_ids, response_mask):
     return chosen_logps, rejected_logps, logits
 
 
-@torch.no_grad()
+@evaluation
 def score_pairs(model, examples, pad_id, batch_size=64, kl_to=None):
     """Summed response log-probs of every pair under model -> (chosen (N,), rejected (N,), lengths (2, N)).
 
     Used once before training to cache the frozen reference's log-probs, and for
-    the held-out evaluation. The model is put in eval mode and restored after.
-    With kl_to=reference, the same pass also gives a 4th value: the token KL(model || reference)
-    (token_kl), averaged over the batches.
+    the held-out evaluation. With kl_to=reference, the same pass also gives a 4th value:
+    the token KL(model || reference) (token_kl), averaged over the batches.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     chosen, rejected, lengths, kls = [], [], [], []
     for i in range(0, len(examples), batch_size):
         input_ids, mask, counts = pair_batch(examples[i:i + batch_size], pad_id)
@@ -45,32 +43,52 @@ def score_pairs(model, examples, pad_id, batch_size=64, kl_to=None):
         lengths.append(counts.view(2, -1))
         if kl_to is not None:
             kls.append(token_kl(logits, kl_to(input_ids), input_ids, mask))
-    model.train(was_training)
     scores = torch.cat(chosen), torch.cat(rejected), torch.cat(lengths, dim=1)
     return scores if kl_to is None else (*scores, torch.stack(kls).mean().item())
 
 
-def drift(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths):
-    """Mean |log pi - log ref| per response token, over chosen and rejected: how far the policy moved."""
+def abs_logratio(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths):
+    """Mean |log pi - log ref| per response token, over chosen and rejected sums: a cheap sign that the policy
+    moved, available on every training batch. (How far it moved is the token KL, token_kl, on held-out pairs.)"""
     moved = (policy_chosen - ref_chosen).abs().sum() + (policy_rejected - ref_rejected).abs().sum()
     return (moved / lengths.sum()).item()
 
 
+def train_metrics(loss, chosen_rewards, rejected_rewards, policy_chosen_logps, policy_rejected_logps,
+                  ref_chosen_logps, ref_rejected_logps, lengths):
+    """What 03_dpo.py logs for one training batch, with TRL's names: loss, rewards/..., logps/..., abs_logratio."""
+    return {"loss": loss.item(), **preference_metrics(chosen_rewards, rejected_rewards),
+            "logps/chosen": policy_chosen_logps.mean().item(), "logps/rejected": policy_rejected_logps.mean().item(),
+            "abs_logratio": abs_logratio(policy_chosen_logps.detach(), policy_rejected_logps.detach(),
+                                         ref_chosen_logps, ref_rejected_logps, lengths)}
+
+
 def held_out_metrics(policy, reference, examples, ref_scores, pad_id, beta, loss_type="sigmoid", label_smoothing=0.0):
-    """eval/ metrics on held-out pairs: TRL's names, the drift and the exact token KL to the reference.
+    """eval/ metrics on held-out pairs: TRL's names, abs_logratio and the exact token KL to the reference.
 
     ref_scores: score_pairs(reference, examples, pad_id), computed once. One pass of the policy
     gives both its summed log-probs and the logits the KL needs.
     """
     ref_chosen, ref_rejected, lengths = ref_scores
     policy_chosen, policy_rejected, _, kl = score_pairs(policy, examples, pad_id, kl_to=reference)
-    loss, chosen_rewards, rejected_rewards = dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta,
-                                                      label_smoothing, loss_type, lengths[0], lengths[1])
+    loss, chosen_rewards, rejected_rewards = preference_loss(
+        loss_type, policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta, label_smoothing,
+        lengths[0], lengths[1])
     out = {"eval/loss": loss.item(), "eval/logps/chosen": policy_chosen.mean().item(),
            "eval/logps/rejected": policy_rejected.mean().item(),
-           "eval/drift": drift(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths), "eval/kl": kl}
+           "eval/abs_logratio": abs_logratio(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths),
+           "eval/kl": kl}
     out.update({f"eval/{k}": v for k, v in preference_metrics(chosen_rewards, rejected_rewards).items()})
     return out
+
+
+def held_out_rows(first, last):
+    """The report's rows for the held-out pairs: {label: {before, after, pct}} from the first and the last
+    held_out_metrics of a run."""
+    return {label: {"before": first[key], "after": last[key], "pct": pct} for label, key, pct in (
+        ("held-out preference accuracy", "eval/rewards/accuracies", True),
+        ("held-out reward margin", "eval/rewards/margins", False),
+        ("held-out token KL to reference", "eval/kl", False))}
 
 
 def token_kl(policy_logits, ref_logits, input_ids, response_mask):
@@ -87,7 +105,7 @@ def token_kl(policy_logits, ref_logits, input_ids, response_mask):
     return (logp.exp() * (logp - logq)).sum(-1).mean()
 
 
-@torch.no_grad()
+@evaluation
 def token_logratios(policy, reference, example, pad_id):
     """Where DPO moved the model on one pair: log pi_theta - log pi_ref for every response token.
 

@@ -13,11 +13,12 @@ import argparse
 import json
 import os
 
+from . import layout
 from .cli import path_arg
 from .evaluate import KNOWS_VS_SAYS, LABELS
-from .plots import plot_curves, stage_curves
+from .plots import plot_curves, plot_token_logratios, save_figure, stage_curves
 from .runlog import read_metrics, read_summary, write_summary
-from .sweep import beta_runs
+from .sweep import SWEEP_RATES, SWEEP_SIDE_EFFECTS, beta_runs, draw_if_several
 
 
 def _fmt(value, pct=False):
@@ -64,7 +65,7 @@ def _sections(runs):
     for folder, s in beta_runs(os.path.join(runs, "dpo"))[0]:  # the usable ones; see write_report for the others
         if s:
             rows = _metric_rows(s)
-            sweep = "" if s.get("beta") == 0.1 else " — β-sweep run, not part of the default pipeline"
+            sweep = "" if s.get("beta") == layout.DEFAULT_BETA else " — β-sweep run, not part of the default pipeline"
             out.append((f"3 · DPO (β = {s.get('beta')}){sweep}", folder, s, rows))
     s = read_summary(os.path.join(runs, "rlvr"))
     if s:
@@ -84,7 +85,8 @@ def _time_profile(runs, sections):
         return []
     with open(path) as f:
         pipe = json.load(f)
-    loops = {"01_pretrain.py": "1 ·", "02_sft.py": "2 ·", "03_dpo.py": "3 · DPO (β = 0.1)", "04_rlvr.py": "4 ·"}
+    loops = {"01_pretrain.py": "1 ·", "02_sft.py": "2 ·", "03_dpo.py": f"3 · DPO (β = {layout.DEFAULT_BETA})",
+             "04_rlvr.py": "4 ·"}
     total = pipe["total_wall_time_s"]
     quick = " (--quick)" if pipe.get("quick") else ""
     lines = [f"`{pipe['command']}` took **{total / 60:.1f} min** of wall clock{quick}. Where it went:", "",
@@ -100,8 +102,8 @@ def _time_profile(runs, sections):
 def _knows_vs_says(runs):
     """Markdown: what each chat model knows next to what it says to a user's opinion (held-out claims)."""
     columns = []
-    for title, folder in (("SFT", "sft"), ("DPO β = 0.1", os.path.join("dpo", "beta-0.1")), ("RLVR", "rlvr")):
-        s = read_summary(os.path.join(runs, folder))
+    for title, stage in layout.CHAT_MODELS:
+        s = read_summary(layout.model_dir(stage, runs))
         if s and all(k in (s.get("after") or {}) for k in KNOWS_VS_SAYS):
             columns.append((title, s["after"]))
     if not columns:
@@ -116,7 +118,6 @@ def _knows_vs_says(runs):
     return lines + [""]
 
 
-BAND_STAGES = (("SFT", "sft"), ("DPO β = 0.1", os.path.join("dpo", "beta-0.1")), ("RLVR", "rlvr"))
 BAND_KEYS = KNOWS_VS_SAYS + ["facts_sft_entities", "arith_cot"]
 
 
@@ -126,8 +127,8 @@ def band_rows(folders):
     rows = []
     pre = [read_summary(os.path.join(f, "pretrain")) or {} for f in folders]
     rows.append(("pretrain: held-out loss (nats/token)", [p.get("held_out_loss") for p in pre], ""))
-    for title, stage in BAND_STAGES:
-        after = [(read_summary(os.path.join(f, stage)) or {}).get("after") or {} for f in folders]
+    for title, stage in layout.CHAT_MODELS:
+        after = [(read_summary(layout.model_dir(stage, f)) or {}).get("after") or {} for f in folders]
         for key in BAND_KEYS:
             rows.append((f"{title}: {LABELS[key][0].strip()}", [a.get(key) for a in after], "%"))
     rl = [(read_summary(os.path.join(f, "rlvr")) or {}).get("metrics") or {} for f in folders]
@@ -222,9 +223,7 @@ def plot_summary(runs, sections):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(unit)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(runs, "summary.png"), dpi=100)
-    plt.close(fig)
+    save_figure(fig, os.path.join(runs, "summary.png"), dpi=100)
     return True
 
 
@@ -253,26 +252,27 @@ def write_lesson_data(runs, sections):
         if s:
             data[stage] = _before_after(s)
     usable = dict(beta_runs(os.path.join(runs, "dpo"))[0])
-    dpo = usable.get(os.path.join(runs, "dpo", "beta-0.1"))
+    dpo = usable.get(layout.model_dir("dpo", runs))
     if dpo:
         data["dpo"] = _before_after(dpo)
-        keep = ("step", "loss", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected", "drift")
+        keep = ("step", "loss", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected",
+                "abs_logratio")
         data["dpo"]["log every 100 steps (training stream)"] = [
             {k: r[k] for k in keep if k in r}
-            for r in read_metrics(os.path.join(runs, "dpo", "beta-0.1", "metrics.jsonl")) if r.get("split") == "train"]
+            for r in read_metrics(os.path.join(layout.model_dir("dpo", runs), "metrics.jsonl"))
+            if r.get("split") == "train"]
     sweep = list(usable.values())
     if len(sweep) > 1:
         data.setdefault("dpo", {})["beta sweep"] = [
             {"beta": s["beta"], "eval accuracy": s["held_out"]["eval/rewards/accuracies"],
              "eval token KL": s["held_out"]["eval/kl"],
-             **{LABELS[k][0].strip(): s["after"].get(k) for k in
-                ("claims_false_agreed", "claims_false_corrected", "claims_true_confirmed", "claims_rude",
-                 "facts_sft_entities", "arith_cot")}} for s in sweep]
+             **{LABELS[k][0].strip(): s["after"].get(k) for k, _ in SWEEP_RATES + SWEEP_SIDE_EFFECTS}}
+            for s in sweep]
     if dpo and dpo.get("token_logratios"):
         data["dpo"]["token log-ratios"] = dpo["token_logratios"]
-    knows = {title: {LABELS[k][0].strip(): m[k] for k in KNOWS_VS_SAYS}
-             for title, m in ((t, (read_summary(os.path.join(runs, f)) or {}).get("after") or {})
-                              for t, f in (("SFT", "sft"), ("DPO", os.path.join("dpo", "beta-0.1")), ("RLVR", "rlvr")))
+    knows = {stage.upper(): {LABELS[k][0].strip(): m[k] for k in KNOWS_VS_SAYS}
+             for stage, m in ((stage, (read_summary(layout.model_dir(stage, runs)) or {}).get("after") or {})
+                              for _, stage in layout.CHAT_MODELS)
              if all(k in m for k in KNOWS_VS_SAYS)}
     if knows:
         data["knows vs says"] = knows
@@ -301,22 +301,29 @@ def update_for_stage(out, stage):
     return update_quietly(os.path.dirname(out) or ".")
 
 
-def finish_stage(stage, args, device, throughput, numbers, out=None, update_report=True, **curves):
+def finish_stage(stage, args, device, throughput, numbers, out=None, **curves):
     """The end of every stage script, one call: its curves from metrics.jsonl (plots.stage_curves),
-    summary.json (what ran, its timing, then the stage's numbers) and the report.
+    summary.json (what ran, its timing, then the stage's numbers) and the report of the runs folder.
 
-    out: the stage's folder (default args.out; DPO passes one beta's folder and update_report=False,
-    then updates the report once for all its betas)."""
+    out: the folder of this run (default args.out; DPO passes its beta's folder, args.out/beta-<beta>, and
+    gets the beta sweep redrawn when args.out holds several). DPO's numbers["token_logratios"] (preference.
+    logratio_views) are drawn as token_logratios.png."""
     out = out or args.out
     png, title, panels = stage_curves(stage, **curves)
     plot_curves(read_metrics(os.path.join(out, "metrics.jsonl")), panels, os.path.join(out, png), title=title)
+    pngs = [png]
+    if numbers.get("token_logratios"):
+        pngs.append(os.path.basename(plot_token_logratios(
+            numbers["token_logratios"], os.path.join(out, "token_logratios.png"),
+            title=f"log π_θ − log π_ref per response token after DPO (β = {curves['beta']:g})")))
     summary = {"stage": stage, "device": device, "steps": args.steps, "wall_time_s": throughput.elapsed,
                "tokens_per_s": throughput.per_second, "quick": args.quick}
     if getattr(args, "init", None) is not None:
         summary["init"] = args.init
-    write_summary(out, {**summary, "plots": [png], **numbers})
-    if update_report:
-        update_for_stage(out, stage)
+    write_summary(out, {**summary, "plots": pngs, **numbers})
+    if stage == "dpo":
+        draw_if_several(args.out)
+    update_for_stage(args.out, stage)
 
 
 def main():

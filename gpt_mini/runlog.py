@@ -10,6 +10,8 @@ import time
 
 from tqdm import tqdm
 
+from .errors import write_failed
+
 
 class MetricsLogger:
     """Append-only JSONL log.
@@ -34,8 +36,12 @@ class MetricsLogger:
             return
         clean = {k: (float(v) if hasattr(v, "__float__") and not isinstance(v, (int, str, bool)) else v)
                  for k, v in record.items()}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(clean) + "\n")
+        try:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(clean) + "\n")
+        except OSError as e:
+            raise write_failed(self.path, e, "the records before this one are kept, and so is the last checkpoint") \
+                from None
 
 
 def read_metrics(path):
@@ -88,9 +94,14 @@ def write_summary(out_dir, summary):
     """runs/<stage>/summary.json: the stage's headline numbers, read by the report."""
     path = os.path.join(out_dir, "summary.json")
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=2, default=float)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(summary, f, indent=2, default=float)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise write_failed(path, e, "the stage's checkpoint and metrics.jsonl are kept") from None
 
 
 def read_summary(out_dir):
@@ -101,40 +112,89 @@ def read_summary(out_dir):
         return json.load(f)
 
 
-class Progress:
-    """The training loop's one logging call: progress bar, throughput, and the "train" records of metrics.jsonl.
+def is_eval_step(step, every, total_steps):
+    """After `step` steps (1-based): is this a step for the held-out evaluation and the checkpoint?
+    Every `every` steps, and always the last one."""
+    return step % every == 0 or step == total_steps
 
-    step() counts the step's tokens, shows `show` on the bar, and when asked writes the record to the log;
-    with average=True it writes the mean of the records since the last write (DPO's interval averages).
+
+class Progress:
+    """The training loop's one logging call, progress.step(...), after the optimizer step.
+
+    It counts the step's tokens for the throughput, updates the bar, writes the "train" record of
+    metrics_path (a MetricsLogger, progress.log) every `log_every` steps (log_every=None: on the
+    evaluation steps; average=True: the mean of the records since the last write, DPO's interval
+    averages), and on every evaluation step (is_eval_step) runs evaluate(step) -> the held-out
+    metrics, writes them as the "eval" record and prints one line with the `line` keys of both
+    records. evaluate_first=True evaluates at the start as well; a resumed run passes its step as initial.
     close() stops the clock, so that the evaluation after the loop is not counted as training time.
+    Under DDP every rank but rank 0 passes master=False, and only rank 0 an evaluate function.
     """
 
-    def __init__(self, log, total_steps, desc, enabled=True, initial=0, show=("loss",), average=False):
-        self.log, self.show, self.average, self.interval = log, show, average, []
+    def __init__(self, metrics_path, total_steps, desc, eval_every, evaluate=None, *, log_every=10, average=False,
+                 line=("loss",), show=("loss",), with_throughput=False, evaluate_first=False, initial=0, bar=True,
+                 master=True):
+        self.log = MetricsLogger(metrics_path, resume_step=initial, enabled=master)  # .log.log(record) for others
+        self.total_steps, self.eval_every, self.last_step = total_steps, eval_every, initial
+        self.evaluate = evaluate if master else None
+        self.log_every, self.average, self.line, self.show = log_every, average, line, show
+        self.with_throughput, self.interval, self.evals = with_throughput, [], {}
+        if evaluate_first and evaluate is not None:  # before the clock starts: not training time
+            self._evaluate(initial)
         self.throughput = Throughput()
-        self.bar = progress(total_steps, desc, enabled=enabled, initial=initial)
+        self.bar = progress(total_steps, desc, enabled=bar and master, initial=initial)
 
-    def step(self, step, tokens, record, write=False, with_throughput=False):
-        """-> the record as written (the interval mean with average=True), or None on a step that writes nothing."""
+    def _evaluate(self, step, train=None):
+        """Run the held-out evaluation, log it, print the step's line -> the held-out record."""
+        held_out = self.evaluate(step)
+        self.log.log({"step": step, "split": "eval", **held_out})
+        self.evals[step] = held_out
+        train = train or {}
+        cells = [f"{k} {train[k]:.4f}" for k in self.line if k in train]
+        cells += [f"{'' if k.startswith('eval/') else 'held-out '}{k} {held_out[k]:.4f}" for k in self.line
+                  if k in held_out]
+        self.write(f"step {step:{len(str(self.total_steps))}d} | " + " | ".join(cells))
+        return held_out
+
+    @property
+    def first_eval(self):
+        return self.evals[min(self.evals)]
+
+    @property
+    def last_eval(self):
+        return self.evals[max(self.evals)]
+
+    def step(self, step, tokens, record):
+        """step: steps done (1-based); tokens: this step's tokens (all processes); record: the step's numbers."""
         self.throughput.add(tokens)
+        self.last_step = step
         self.bar.update(1)
         shown = {k: f"{record[k]:.3f}" for k in self.show}
         self.bar.set_postfix(shown | {"tok_s": f"{self.throughput.per_second:,.0f}"})
-        if self.average:
-            self.interval.append(record)
-        if not write:
-            return None
-        if self.average:
-            record = {k: sum(r[k] for r in self.interval) / len(self.interval) for k in self.interval[0]}
-        self.interval = []
-        if with_throughput:
-            record = {**record, "tokens_per_s": self.throughput.per_second}
-        self.log.log({"step": step, "split": "train", **record})
-        return record
+        self.interval.append(record)
+        evaluating = is_eval_step(step, self.eval_every, self.total_steps)
+        train = record
+        if (step % self.log_every == 0) if self.log_every else evaluating:
+            if self.average:
+                train = {k: sum(r[k] for r in self.interval) / len(self.interval) for k in record}
+            if self.with_throughput:
+                train = {**train, "tokens_per_s": self.throughput.per_second}
+            self.log.log({"step": step, "split": "train", **train})
+            self.interval = []
+        if evaluating and self.evaluate is not None:
+            self._evaluate(step, train)
 
     def write(self, line):
-        self.bar.write(line)
+        tqdm.write(line)
+
+    @property
+    def finished(self):
+        """Did the run reach its last step (and not stop early, as --stop-after does)?"""
+        return self.last_step >= self.total_steps
 
     def close(self):
+        """Stop the clock; a run that stopped early says how to go on."""
         self.bar.close()
         self.throughput.stop()
+        if not self.finished and self.log.enabled:
+            self.write(f"stopped after step {self.last_step} of {self.total_steps}; continue with --resume")

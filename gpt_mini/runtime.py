@@ -3,12 +3,29 @@ Where a stage runs: the device, the seeds, data parallelism (DDP) and mixed prec
 """
 
 import contextlib
+import functools
 import os
 import random
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+
+def evaluation(fn):
+    """The one eval-mode convention of gpt_mini, as a decorator for every function that evaluates a model
+    (its first argument): it runs in eval mode without gradients, and the model goes back to the mode it came
+    in. So a training loop calls model.train() once, before it starts, and never after an evaluation."""
+    @functools.wraps(fn)
+    def run_in_eval_mode(model, *args, **kwargs):
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                return fn(model, *args, **kwargs)
+        finally:
+            model.train(was_training)
+    return run_in_eval_mode
 
 
 def pick_device(requested="auto"):
@@ -50,6 +67,17 @@ def setup_distributed(device):
 def cleanup_distributed():
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def is_master():
+    """Rank 0 (or a run without DDP): the process that evaluates, logs and writes."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def print0(*args, **kwargs):
+    """print, on rank 0 only (under DDP every process runs the script)."""
+    if is_master():
+        print(*args, **kwargs)
 
 
 FORCE_AUTOCAST_ENV = "GPT_MINI_FORCE_AUTOCAST"

@@ -10,6 +10,7 @@ import collections
 
 import torch
 
+from .runtime import evaluation
 from .tokenizer import BOS, END, encode_text, render_prompt
 
 # Fixed prompts for the pretraining samples (plain text, no chat template).
@@ -23,7 +24,7 @@ def _by_length(prompt_ids):
     return groups
 
 
-@torch.no_grad()
+@evaluation
 def generate_ids(model, prompt_ids, max_new_tokens, temperature=0.0, stop_tokens=(), batch_size=64,
                  generator=None, top_k=None, return_finished=False):
     """list of prompt id lists -> list of generated id lists (stop token removed).
@@ -33,8 +34,6 @@ def generate_ids(model, prompt_ids, max_new_tokens, temperature=0.0, stop_tokens
     """
     device = next(model.parameters()).device
     out, finished = [None] * len(prompt_ids), [False] * len(prompt_ids)
-    was_training = model.training
-    model.eval()
     for _, idxs in sorted(_by_length(prompt_ids).items()):
         for start in range(0, len(idxs), batch_size):
             chunk = idxs[start:start + batch_size]
@@ -44,7 +43,6 @@ def generate_ids(model, prompt_ids, max_new_tokens, temperature=0.0, stop_tokens
             for i, row in zip(chunk, new):
                 cut = next((j for j, t in enumerate(row) if t in stop_tokens), len(row))
                 out[i], finished[i] = row[:cut], cut < len(row)
-    model.train(was_training)
     return (out, finished) if return_finished else out
 
 

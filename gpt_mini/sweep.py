@@ -1,11 +1,14 @@
 """
-The DPO beta sweep: the usable runs/dpo/beta-*/ folders, and one figure and table comparing them.
+The DPO beta sweep: 03_dpo.py once per beta, the usable runs/dpo/beta-*/ folders, and one figure and
+table comparing them.
 """
 
 import math
 import os
+import subprocess
+import sys
 
-from .plots import plt
+from .plots import plt, save_figure
 from .runlog import read_summary
 
 SWEEP_RATES = [("claims_false_agreed", "known false claims agreed"),
@@ -67,7 +70,7 @@ def beta_summaries(dpo_dir):
 
 
 def plot_beta_sweep(dpo_dir):
-    """One figure comparing the beta runs: held-out accuracy, margin, drift, behaviour on known
+    """One figure comparing the beta runs: held-out accuracy, margin, token KL, behaviour on known
     claims and side effects on facts and arithmetic. -> (png, text table).
     Folders it cannot use are left out and named at the end of the table."""
     found, skipped = beta_runs(dpo_dir)
@@ -77,7 +80,7 @@ def plot_beta_sweep(dpo_dir):
     fig, axes = plt.subplots(1, 5, figsize=(21, 3.8))
     panels = [("held-out preference accuracy", "eval/rewards/accuracies"),
               ("held-out reward margin (β·Δ)", "eval/rewards/margins"),
-              ("drift: held-out token KL to reference", "eval/kl")]
+              ("held-out token KL to the reference", "eval/kl")]
     for ax, (title, key) in zip(axes, panels):
         ax.plot(betas, [h[key] for h in held], marker="o")
         ax.set_title(title, fontsize=10)
@@ -92,10 +95,7 @@ def plot_beta_sweep(dpo_dir):
         ax.set_xscale("log")
         ax.set_xlabel("β")
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = os.path.join(dpo_dir, "beta_sweep.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = save_figure(fig, os.path.join(dpo_dir, "beta_sweep.png"))
     columns = SWEEP_RATES + SWEEP_SIDE_EFFECTS
     lines = [f"{'beta':>6s} {'eval acc':>9s} {'margin':>8s} {'Δ logratio':>10s} {'token KL':>9s} "
              + " ".join(f"{label[:13]:>13s}" for _, label in columns)]
@@ -108,3 +108,37 @@ def plot_beta_sweep(dpo_dir):
     with open(os.path.join(dpo_dir, "beta_sweep.txt"), "w") as f:
         f.write(table + "\n")
     return path, table
+
+
+def without_beta_flag(argv):
+    """The command-line arguments with --beta and its values taken out (the sweep gives each run its own)."""
+    out, skipping = [], False
+    for arg in argv:
+        if arg == "--beta" or arg.startswith("--beta="):
+            skipping = arg == "--beta"
+            continue
+        if skipping and not arg.startswith("-"):
+            continue
+        skipping = False
+        out.append(arg)
+    return out
+
+
+def run_sweep(script, betas, argv=None):
+    """`03_dpo.py --beta 0.01 0.1 0.5 1` runs the script once per beta, with the rest of its command line, each
+    into its own runs/dpo/beta-<beta>/ folder; the last one draws beta_sweep.png. -> the exit status."""
+    rest = without_beta_flag(sys.argv[1:] if argv is None else argv)
+    for beta in betas:
+        print(f"\n=== beta {beta:g} ===", flush=True)
+        status = subprocess.call([sys.executable, script, *rest, "--beta", f"{beta!r}"])
+        if status != 0:
+            print(f"error: the run with beta {beta:g} failed; the finished ones are kept", file=sys.stderr)
+            return status
+    return 0
+
+
+def draw_if_several(dpo_dir):
+    """At the end of a DPO run: with two or more finished beta runs in dpo_dir, redraw and print the comparison."""
+    if len(beta_summaries(dpo_dir)) > 1:
+        path, table = plot_beta_sweep(dpo_dir)
+        print(f"\nbeta sweep ({path}):\n{table}")

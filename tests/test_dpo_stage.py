@@ -37,7 +37,7 @@ def test_reference_parameters_never_change_during_training(quick_runs):
 
 def test_cached_and_live_reference_give_the_same_numbers(quick_runs, tmp_path):
     common = ["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--no-progress",
-              "--steps", "20", "--log-every", "10", "--eval-limit", "4"]
+              "--steps", "20", "--eval-every", "10", "--eval-limit", "4"]
     assert run_script(common + ["--out", str(tmp_path / "cached")]).returncode == 0
     result = run_script(common + ["--out", str(tmp_path / "live"), "--live-reference"])
     assert result.returncode == 0, result.stderr[-2000:]
@@ -46,7 +46,7 @@ def test_cached_and_live_reference_give_the_same_numbers(quick_runs, tmp_path):
     live = [r for r in read_metrics(str(tmp_path / "live/beta-0.1/metrics.jsonl"))
             if r["split"] in ("train", "eval")]
     assert len(cached) == len(live) == 5
-    first_window_pairs = 10 * 8  # --log-every 10 steps of --quick's 8 pairs
+    first_window_pairs = 10 * 8  # --eval-every 10 steps of --quick's 8 pairs
     for a, b in zip(cached, live):
         assert a.keys() == b.keys()
         for k in (k for k in a if k != "split"):
@@ -75,6 +75,7 @@ def test_each_beta_has_its_own_folder_and_the_sweep_draws_one_figure(quick_runs,
     skipped = _leftovers(tmp_path, read_summary(str(quick_runs / "dpo" / "beta-0.1")))
     result = run_script(["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--no-progress",
                          "--steps", "10", "--log-every", "10", "--beta", "0.05", "0.5", "--out", str(tmp_path)])
+    # (--log-every: the old name of --eval-every still works)
     assert result.returncode == 0, result.stderr[-2000:]
     assert read_summary(str(tmp_path / "beta-0.05"))["beta"] == 0.05
     assert read_summary(str(tmp_path / "beta-0.5"))["beta"] == 0.5
@@ -139,7 +140,7 @@ def test_under_autocast_the_cached_reference_is_the_policy_at_step_0(quick_runs,
     import os
     env = {**os.environ, "GPT_MINI_FORCE_AUTOCAST": "1"}
     common = ["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--no-progress", "--steps", "1",
-              "--log-every", "1", "--rpo-alpha", "0", "--eval-limit", "4"]
+              "--eval-every", "1", "--rpo-alpha", "0", "--eval-limit", "4"]
     firsts = {}
     for name in ("cached", "live"):
         result = run_script(common + ["--out", str(tmp_path / name)] + ["--live-reference"] * (name == "live"), env=env)

@@ -280,7 +280,7 @@ def _t(xs):
 
 def python_calc(pc, pr, rc, rr, beta, eps):
     loss, ch, rj = losses.dpo_loss(_t(pc), _t(pr), _t(rc), _t(rr), beta)
-    smooth, _, _ = losses.dpo_loss(_t(pc), _t(pr), _t(rc), _t(rr), beta, label_smoothing=eps)
+    smooth, _, _ = losses.conservative_dpo_loss(_t(pc), _t(pr), _t(rc), _t(rr), beta, label_smoothing=eps)
     m = losses.preference_metrics(ch, rj)
     return {"loss": loss.item(), "smooth": smooth.item(), "acc": 100 * m["rewards/accuracies"],
             "rch": m["rewards/chosen"], "rrj": m["rewards/rejected"], "margin": m["rewards/margins"],
@@ -331,7 +331,7 @@ CURVE_BETAS = [0.01, 0.1, 0.5, 1.0]
 def python_curve(m, eps, beta):
     pc = torch.tensor([m], dtype=torch.float64, requires_grad=True)
     zero = torch.zeros(1, dtype=torch.float64)
-    loss, _, _ = losses.dpo_loss(pc, zero, zero, zero, beta, label_smoothing=eps)
+    loss, _, _ = losses.conservative_dpo_loss(pc, zero, zero, zero, beta, label_smoothing=eps)
     loss.backward()
     return loss.item(), pc.grad.item()
 
@@ -365,7 +365,7 @@ def python_simulator(beta, lr, steps):
             rho_l -= lr * gl
     rw, rl = beta * rho_w.item(), beta * rho_l.item()
     margin = rw - rl
-    return {"rw": rw, "rl": rl, "margin": margin, "drift": rho_w.item() - rho_l.item(),
+    return {"rw": rw, "rl": rl, "margin": margin, "gap": rho_w.item() - rho_l.item(),
             "loss": -math.log(1 / (1 + math.exp(-margin))), "weight": 1 / (1 + math.exp(margin))}
 
 
@@ -405,7 +405,7 @@ def test_margin_simulator_matches_python(visit, case):
     assert value_of(page, "#sim-k") == steps
     assert page.inner_text("#sim-beta-val") == f"{beta:.2f}"
     want = python_simulator(beta, lr, steps)
-    for key in ("rw", "rl", "margin", "drift", "loss", "weight"):
+    for key in ("rw", "rl", "margin", "gap", "loss", "weight"):
         assert value_of(page, f"#sim-{key}") == pytest.approx(want[key], rel=1e-9, abs=1e-12), key
         assert shown(page, f"#sim-{key}") == pytest.approx(want[key], abs=5.1e-5), key
     assert page.inner_text("#sim-acc") == ("100%" if want["margin"] > 0 else "0%")
@@ -425,17 +425,17 @@ def test_simulator_reset_and_tie_counts_wrong(visit):
     assert page.inner_text("#sim-margin") == "+0.0000"
 
 
-def test_larger_beta_drifts_less_in_the_simulator(visit):
+def test_larger_beta_moves_the_log_ratios_less_in_the_simulator(visit):
     """The lesson's claim about beta, checked on the widget itself: after 1000 steps
-    the log-ratio drift shrinks as beta grows."""
+    the log-ratio gap shrinks as beta grows."""
     page = visit("05_dpo.html").page
-    drifts = []
+    gaps = []
     for beta in (0.1, 0.5, 1.0):
         set_range(page, "#sim-beta", beta)
         for _ in range(10):
             page.click("#sim-step100")
-        drifts.append(value_of(page, "#sim-drift"))
-    assert drifts[0] > drifts[1] > drifts[2] > 0
+        gaps.append(value_of(page, "#sim-gap"))
+    assert gaps[0] > gaps[1] > gaps[2] > 0
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,11 +7,15 @@ import torch.nn.functional as F
 from gpt_mini.logprobs import sequence_logps
 from gpt_mini.losses import (
     chosen_nll,
+    conservative_dpo_loss,
     dpo_loss,
     group_advantages,
+    hinge_loss,
+    ipo_loss,
     kl_k3,
     masked_nll,
     policy_gradient_loss,
+    preference_loss,
     preference_metrics,
 )
 
@@ -71,8 +75,8 @@ def test_dpo_seed_vector():
     delta = (POLICY_CHOSEN - REF_CHOSEN) - (POLICY_REJECTED - REF_REJECTED)
     assert delta.mean().item() == pytest.approx(1.5)
 
-    smoothed, _, _ = dpo_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED,
-                              beta=BETA, label_smoothing=0.1)
+    smoothed, _, _ = conservative_dpo_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED,
+                                           beta=BETA, label_smoothing=0.1)
     assert round(smoothed.item(), 4) == 0.6369
 
 
@@ -118,9 +122,9 @@ def test_parity_with_trl_formulas(loss_type, label_smoothing, beta):
     chosen_lengths = torch.randint(1, 40, (batch,), generator=gen)
     rejected_lengths = torch.randint(1, 40, (batch,), generator=gen)
     policy_chosen = logps[0].clone().requires_grad_()
-    loss, chosen_rewards, rejected_rewards = dpo_loss(
-        policy_chosen, logps[1], logps[2], logps[3], beta=beta, label_smoothing=label_smoothing,
-        loss_type=loss_type, chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths)
+    loss, chosen_rewards, rejected_rewards = preference_loss(
+        loss_type, policy_chosen, logps[1], logps[2], logps[3], beta=beta, label_smoothing=label_smoothing,
+        chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths)
     expected = trl_style_reference(logps[0], logps[1], logps[2], logps[3], beta, label_smoothing,
                                    loss_type, chosen_lengths, rejected_lengths)
     torch.testing.assert_close(loss, expected)
@@ -131,22 +135,33 @@ def test_parity_with_trl_formulas(loss_type, label_smoothing, beta):
     assert policy_chosen.grad is not None and torch.isfinite(policy_chosen.grad).all()
 
 
-def test_dpo_loss_rejects_bad_arguments():
+def test_preference_loss_rejects_bad_arguments():
     with pytest.raises(ValueError, match="sigmoid.*ipo.*hinge"):
-        dpo_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, beta=BETA, loss_type="kto")
+        preference_loss("kto", POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, beta=BETA)
     with pytest.raises(ValueError, match="lengths"):
-        dpo_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, beta=BETA, loss_type="ipo")
+        preference_loss("ipo", POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, beta=BETA)
+
+
+def test_the_default_path_is_plain_dpo():
+    """--loss sigmoid without label smoothing is dpo_loss itself, bit for bit; eps > 0 is cDPO."""
+    plain = dpo_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, BETA)
+    switched = preference_loss("sigmoid", POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, BETA)
+    zero_eps = conservative_dpo_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, BETA, 0.0)
+    for other in (switched, zero_eps):
+        for a, b in zip(plain, other):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    smoothed = preference_loss("sigmoid", POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, BETA, 0.1)[0]
+    assert smoothed.item() != plain[0].item()
 
 
 def test_hinge_and_ipo_seed_values():
     # delta = [2, 2, 0, 2]; hinge: relu(1 - 0.1 * delta) = [0.8, 0.8, 1, 0.8]
-    hinge, _, _ = dpo_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, beta=BETA,
-                           loss_type="hinge")
+    hinge, _, _ = hinge_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, beta=BETA)
     assert hinge.item() == pytest.approx(0.85)
     # ipo with all lengths 1: (delta - 5)^2 = [9, 9, 25, 9]
     ones = torch.ones(4)
-    ipo, _, _ = dpo_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, beta=BETA,
-                         loss_type="ipo", chosen_lengths=ones, rejected_lengths=ones)
+    ipo, _, _ = ipo_loss(POLICY_CHOSEN, POLICY_REJECTED, REF_CHOSEN, REF_REJECTED, beta=BETA,
+                         chosen_lengths=ones, rejected_lengths=ones)
     assert ipo.item() == pytest.approx(13.0)
 
 
@@ -163,8 +178,8 @@ def test_dpo_with_sequence_logps_end_to_end():
     response_mask = torch.tensor([[0, 0, 1, 1, 0, 0], [0, 1, 1, 1, 1, 1]] * 2)
     logps, counts = sequence_logps(logits, input_ids, response_mask, return_counts=True)
     policy_chosen, policy_rejected = logps.chunk(2)
-    loss, _, _ = dpo_loss(policy_chosen, policy_rejected, policy_chosen, policy_rejected, beta=0.1,
-                          loss_type="ipo", chosen_lengths=counts[:2], rejected_lengths=counts[2:])
+    loss, _, _ = ipo_loss(policy_chosen, policy_rejected, policy_chosen, policy_rejected, beta=0.1,
+                          chosen_lengths=counts[:2], rejected_lengths=counts[2:])
     assert loss.item() == pytest.approx(25.0)   # frozen policy: (0 - 1/(2*0.1))^2
 
 

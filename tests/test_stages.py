@@ -74,7 +74,7 @@ def test_dpo_quick_run_raises_held_out_preference_accuracy_above_half(runs):
     assert evals[-1]["eval/rewards/margins"] > 0
     train = [r for r in read_metrics(str(runs / "dpo/beta-0.1/metrics.jsonl")) if r["split"] == "train"]
     for key in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
-                "logps/chosen", "logps/rejected", "drift"):
+                "logps/chosen", "logps/rejected", "abs_logratio"):
         assert key in train[-1]
 
 
@@ -253,6 +253,7 @@ BAD_FLAGS = [
     ("03_dpo.py", ["--batch-size", "0"], "--batch-size", "an integer >= 1"),
     ("03_dpo.py", ["--lr", "inf"], "--lr", "a finite number > 0"),
     ("03_dpo.py", ["--warmup", "-1"], "--warmup", "an integer >= 0"),
+    ("03_dpo.py", ["--eval-every", "0"], "--eval-every", "an integer >= 1"),
     ("03_dpo.py", ["--log-every", "0"], "--log-every", "an integer >= 1"),
     ("03_dpo.py", ["--eval-limit", "0"], "--eval-limit", "an integer >= 1"),
     ("04_rlvr.py", ["--group-size", "1"], "--group-size", "an integer >= 2"),

@@ -55,7 +55,7 @@
       GM.setOut("sim-rw", rw, 4, { signed: true });
       GM.setOut("sim-rl", rl, 4, { signed: true });
       GM.setOut("sim-margin", m, 4, { signed: true });
-      GM.setOut("sim-drift", st.rhoW - st.rhoL, 4, { signed: true });
+      GM.setOut("sim-gap", st.rhoW - st.rhoL, 4, { signed: true });
       GM.setOut("sim-loss", -GM.logSigmoid(m), 4);
       GM.setOut("sim-weight", GM.sigmoid(-m), 4);
       GM.setOut("sim-acc", m > 0 ? 100 : 0, 0, { suffix: "%" });
