@@ -139,7 +139,7 @@ class Progress:
         self.evaluate = evaluate if master else None
         self.log_every, self.average, self.line, self.show = log_every, average, line, show
         self.with_throughput, self.interval, self.evals = with_throughput, [], {}
-        if evaluate_first and evaluate is not None:  # before the clock starts: not training time
+        if evaluate_first and self.evaluate is not None:  # before the clock starts: not training time
             self._evaluate(initial)
         self.throughput = Throughput()
         self.bar = progress(total_steps, desc, enabled=bar and master, initial=initial)
