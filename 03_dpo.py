@@ -36,6 +36,7 @@ Run it:
     python 03_dpo.py                              # beta 0.1, about 1 minute on a 2-core CPU
     python 03_dpo.py --beta 0.5                   # change beta and rerun
     python 03_dpo.py --beta 0.01 0.1 0.5 1.0      # the sweep + comparison figure
+    python 03_dpo.py --loss simpo --beta 2        # reference-free variants: simpo (--simpo-gamma), orpo
     python 03_dpo.py --quick
     python 03_dpo.py --data my_pairs.jsonl        # prompt/chosen/rejected, strings or message lists
     python 03_dpo.py --data hh_pairs.json         # a JSON array; chosen/rejected as whole conversations
@@ -55,7 +56,8 @@ parser = cli.stage_parser(__doc__, "dpo", steps=400, batch_size=16, batch_unit="
                           eval_every=100)
 parser.add_argument("--beta", type=cli.positive_float, nargs="+", default=[layout.DEFAULT_BETA],
                     help="KL strength, > 0; several values run the script once per value (a sweep)")
-parser.add_argument("--loss", default="sigmoid", choices=PREFERENCE_LOSSES, help="sigmoid (DPO), ipo or hinge")
+parser.add_argument("--loss", default="sigmoid", choices=PREFERENCE_LOSSES, help="DPO's sigmoid, or a variant")
+parser.add_argument("--simpo-gamma", type=cli.non_negative_float, default=0.5, help="SimPO's target margin gamma")
 parser.add_argument("--label-smoothing", type=cli.float_arg(0, 0.5, high_open=True), default=0.0,
                     help="epsilon of conservative DPO, in [0, 0.5) (sigmoid loss only)")
 parser.add_argument("--rpo-alpha", type=cli.non_negative_float, default=0.0,
@@ -96,7 +98,8 @@ before, _ = evaluate.evaluate_chat(reference, enc, args.eval_limit)  # the SFT m
 
 
 def held_out(step):
-    return held_out_metrics(policy, reference, val_set.examples, val_ref, pad, beta, args.loss, args.label_smoothing)
+    return held_out_metrics(policy, reference, val_set.examples, val_ref, pad, beta, args.loss, args.label_smoothing,
+                            args.simpo_gamma)
 
 
 # ----------------------------------------------------------------------------- loop
@@ -121,10 +124,10 @@ for step in range(args.steps):
     if args.loss == "sigmoid" and not args.label_smoothing:  # the DPO loss, Eq. 7 of the paper: the default
         loss, chosen_rewards, rejected_rewards = dpo_loss(
             policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
-    else:  # a variant of lesson 5, chosen by --loss (cDPO, IPO, hinge)
+    else:  # a variant of lesson 5, chosen by --loss (cDPO, IPO, hinge, SimPO, ORPO)
         loss, chosen_rewards, rejected_rewards = preference_loss(
             args.loss, policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta,
-            args.label_smoothing, chosen_lengths, rejected_lengths)
+            args.label_smoothing, chosen_lengths, rejected_lengths, args.simpo_gamma)
     if args.rpo_alpha:  # RPO (Pang et al. 2024): keep the chosen response likely
         loss = loss + args.rpo_alpha * chosen_nll(policy_chosen_logps, chosen_lengths)
     optim.check_finite(loss, step)

@@ -4,8 +4,9 @@ Loss functions for the three post-training stages.
   SFT   masked_nll                      next-token NLL on the response only
   DPO   dpo_loss (Eq. 7), the variants  preference losses on summed log-probs
         conservative_dpo_loss, ipo_loss,
-        hinge_loss (preference_loss picks
-        one by --loss), chosen_nll,
+        hinge_loss, simpo_loss, orpo_loss
+        (preference_loss picks one by
+        --loss), chosen_nll,
         preference_metrics
   RLVR  group_advantages, kl_k3,        GRPO-style clipped policy gradient
         policy_gradient_loss
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 
 from gpt_mini.logprobs import response_token_logps
 
-PREFERENCE_LOSSES = ("sigmoid", "ipo", "hinge")  # the values of --loss
+PREFERENCE_LOSSES = ("sigmoid", "ipo", "hinge", "simpo", "orpo")  # the values of --loss
 
 # -----------------------------------------------------------------------------
 # SFT
@@ -99,22 +100,58 @@ def hinge_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref
     return losses.mean(), beta * chosen_logratios.detach(), beta * rejected_logratios.detach()
 
 
-def preference_loss(loss_type, policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
-                    beta, label_smoothing=0.0, chosen_lengths=None, rejected_lengths=None):
+def simpo_loss(policy_chosen_mean_logps, policy_rejected_mean_logps, beta, gamma):
     """
-    The --loss switch of 03_dpo.py: "sigmoid" is dpo_loss (conservative_dpo_loss when label_smoothing > 0),
-    "ipo" is ipo_loss (it needs the response lengths), "hinge" is hinge_loss. Same outputs as dpo_loss.
+    SimPO (Meng et al. 2024, Eq. 6), reference-free: -log sigmoid(beta * (mean log pi(y_w) - mean log pi(y_l)) - gamma).
+    The reward is the length-normalised log-likelihood, beta * mean token log-prob, and gamma is a target margin
+    (TRL's CPOTrainer with loss_type="simpo" and simpo_gamma: logits - gamma/beta inside the same sigmoid).
+    Inputs: (B,) per-token mean log-probs of the chosen and rejected replies; the loss is the mean over pairs.
+    returns (loss, chosen_rewards, rejected_rewards) with rewards = beta * mean log-prob, detached.
+    """
+    chosen_rewards = beta * policy_chosen_mean_logps                    # (B,)
+    rejected_rewards = beta * policy_rejected_mean_logps                # (B,)
+    losses = -F.logsigmoid(chosen_rewards - rejected_rewards - gamma)   # (B,)
+    return losses.mean(), chosen_rewards.detach(), rejected_rewards.detach()
+
+
+def orpo_loss(policy_chosen_mean_logps, policy_rejected_mean_logps, beta):
+    """
+    ORPO (Hong et al. 2024, Eq. 6-7), reference-free: the NLL of the chosen reply minus beta * log sigmoid of the
+    log odds ratio, log-odds(y) = m - log(1 - e^m) with m the per-token mean log-prob of y (TRL's odds_ratio_loss).
+    Each term is taken per pair (the chosen NLL is -m_w), then averaged over pairs.
+    returns (loss, chosen_rewards, rejected_rewards) with rewards = beta * mean log-prob (TRL's), detached.
+    """
+    m_w, m_l = policy_chosen_mean_logps, policy_rejected_mean_logps    # (B,) each, < 0
+    # log(1 - e^m) computed stably as log(-expm1(m)); m < 0 for any reply of at least one token
+    log_odds = (m_w - m_l) - (torch.log(-torch.expm1(m_w)) - torch.log(-torch.expm1(m_l)))  # (B,)
+    losses = -m_w - beta * F.logsigmoid(log_odds)                        # (B,) NLL + odds-ratio term
+    return losses.mean(), (beta * m_w).detach(), (beta * m_l).detach()
+
+
+def preference_loss(loss_type, policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
+                    beta, label_smoothing=0.0, chosen_lengths=None, rejected_lengths=None, simpo_gamma=0.5):
+    """
+    The --loss switch of 03_dpo.py, on summed log-probs: "sigmoid" is dpo_loss (conservative_dpo_loss when
+    label_smoothing > 0), "ipo" is ipo_loss, "hinge" is hinge_loss; "simpo" and "orpo" are reference-free (the
+    ref_* inputs are not used) and read per-token means, the sums divided by the response lengths.
+    ipo, simpo and orpo need chosen_lengths and rejected_lengths. Same outputs as dpo_loss.
     """
     if loss_type not in PREFERENCE_LOSSES:
         raise ValueError(f"unknown loss_type {loss_type!r}; valid ones are {', '.join(PREFERENCE_LOSSES)}")
     logps = (policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    if loss_type in ("ipo", "simpo", "orpo") and (chosen_lengths is None or rejected_lengths is None):
+        raise ValueError(f"loss_type={loss_type!r} needs chosen_lengths and rejected_lengths "
+                         "(response token counts, e.g. from sequence_logps(..., return_counts=True))")
     if loss_type == "ipo":
-        if chosen_lengths is None or rejected_lengths is None:
-            raise ValueError("loss_type='ipo' needs chosen_lengths and rejected_lengths "
-                             "(response token counts, e.g. from sequence_logps(..., return_counts=True))")
         return ipo_loss(*logps, beta, chosen_lengths, rejected_lengths)
     if loss_type == "hinge":
         return hinge_loss(*logps, beta)
+    if loss_type in ("simpo", "orpo"):
+        chosen_means = policy_chosen_logps / chosen_lengths.clamp(min=1)        # (B,)
+        rejected_means = policy_rejected_logps / rejected_lengths.clamp(min=1)  # (B,)
+        if loss_type == "simpo":
+            return simpo_loss(chosen_means, rejected_means, beta, simpo_gamma)
+        return orpo_loss(chosen_means, rejected_means, beta)
     if label_smoothing:
         return conservative_dpo_loss(*logps, beta, label_smoothing)
     return dpo_loss(*logps, beta)

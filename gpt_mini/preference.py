@@ -63,7 +63,8 @@ def train_metrics(loss, chosen_rewards, rejected_rewards, policy_chosen_logps, p
                                          ref_chosen_logps, ref_rejected_logps, lengths)}
 
 
-def held_out_metrics(policy, reference, examples, ref_scores, pad_id, beta, loss_type="sigmoid", label_smoothing=0.0):
+def held_out_metrics(policy, reference, examples, ref_scores, pad_id, beta, loss_type="sigmoid", label_smoothing=0.0,
+                     simpo_gamma=0.5):
     """eval/ metrics on held-out pairs: TRL's names, abs_logratio and the exact token KL to the reference.
 
     ref_scores: score_pairs(reference, examples, pad_id), computed once. One pass of the policy
@@ -73,7 +74,7 @@ def held_out_metrics(policy, reference, examples, ref_scores, pad_id, beta, loss
     policy_chosen, policy_rejected, _, kl = score_pairs(policy, examples, pad_id, kl_to=reference)
     loss, chosen_rewards, rejected_rewards = preference_loss(
         loss_type, policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta, label_smoothing,
-        lengths[0], lengths[1])
+        lengths[0], lengths[1], simpo_gamma)
     out = {"eval/loss": loss.item(), "eval/logps/chosen": policy_chosen.mean().item(),
            "eval/logps/rejected": policy_rejected.mean().item(),
            "eval/abs_logratio": abs_logratio(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths),

@@ -1,5 +1,7 @@
 """03_dpo.py as a whole: frozen reference, cached vs live reference, the sweep's folders and figure."""
 
+import math
+
 import pytest
 import torch
 from conftest import run_script
@@ -153,3 +155,16 @@ def test_under_autocast_the_cached_reference_is_the_policy_at_step_0(quick_runs,
         assert firsts[name]["rewards/margins"] == pytest.approx(0.0, abs=1e-5), name
     for key in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"):
         assert firsts["cached"][key] == pytest.approx(firsts["live"][key], abs=1e-5), key
+
+
+@pytest.mark.parametrize("loss", ["simpo", "orpo"])
+def test_reference_free_losses_train_from_the_stage_script(quick_runs, tmp_path, loss):
+    result = run_script(["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--no-progress", "--loss", loss,
+                         "--steps", "6", "--eval-every", "3", "--eval-limit", "4", "--out", str(tmp_path)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = read_summary(str(tmp_path / "beta-0.1"))
+    assert summary["loss_type"] == loss
+    train = [r for r in read_metrics(str(tmp_path / "beta-0.1" / "metrics.jsonl")) if r["split"] == "train"]
+    assert [r["step"] for r in train] == [3, 6] and all(math.isfinite(r["loss"]) for r in train)
+    # no reference in the loss: at step 0 the margin is already the policy's own preference, not 0
+    assert summary["metrics"]["held-out reward margin"]["before"] != 0

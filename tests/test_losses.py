@@ -294,3 +294,50 @@ def test_pg_kl_term():
     assert (with_kl - without_kl).item() == pytest.approx(0.5 * k3, rel=1e-5)
     with pytest.raises(ValueError):
         policy_gradient_loss(logps, logps, None, advantages, mask, kl_coef=0.1)
+
+
+def trl_style_reference_free(policy_chosen, policy_rejected, beta, loss_type, chosen_lengths, rejected_lengths,
+                             simpo_gamma):
+    """TRL's CPOTrainer (loss_type="simpo") and ORPOTrainer, re-derived in their structure: average log-probs
+    first, then SimPO's logits - gamma/beta inside a sigmoid, or ORPO's NLL minus beta * log sigmoid(log odds)."""
+    chosen, rejected = policy_chosen / chosen_lengths, policy_rejected / rejected_lengths
+    if loss_type == "simpo":
+        logits = (chosen - rejected) - simpo_gamma / beta
+        return (-F.logsigmoid(beta * logits)).mean()
+    log_odds = (chosen - rejected) - (torch.log1p(-torch.exp(chosen)) - torch.log1p(-torch.exp(rejected)))
+    return (-chosen).mean() - (beta * F.logsigmoid(log_odds)).mean()
+
+
+@pytest.mark.parametrize("loss_type", ["simpo", "orpo"])
+@pytest.mark.parametrize("beta, simpo_gamma", [(0.1, 0.5), (2.0, 1.0)])
+def test_reference_free_losses_match_trl_formulas(loss_type, beta, simpo_gamma):
+    gen = torch.Generator().manual_seed(7)
+    batch = 16
+    chosen_lengths = torch.randint(1, 40, (batch,), generator=gen)
+    rejected_lengths = torch.randint(1, 40, (batch,), generator=gen)
+    # summed log-probs of plausible replies: between -3 and -0.05 nats per token
+    per_token = [-(torch.rand(batch, generator=gen, dtype=torch.float64) * 2.95 + 0.05) for _ in range(2)]
+    policy_chosen = (per_token[0] * chosen_lengths).requires_grad_()
+    policy_rejected = per_token[1] * rejected_lengths
+    unused = torch.full((batch,), float("nan"), dtype=torch.float64)  # reference-free: the reference is not read
+    loss, chosen_rewards, rejected_rewards = preference_loss(
+        loss_type, policy_chosen, policy_rejected, unused, unused, beta,
+        chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths, simpo_gamma=simpo_gamma)
+    expected = trl_style_reference_free(policy_chosen.detach(), policy_rejected, beta, loss_type, chosen_lengths,
+                                        rejected_lengths, simpo_gamma)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(chosen_rewards, beta * policy_chosen.detach() / chosen_lengths)
+    torch.testing.assert_close(rejected_rewards, beta * policy_rejected / rejected_lengths)
+    loss.backward()
+    assert torch.isfinite(policy_chosen.grad).all()
+
+
+def test_simpo_and_orpo_seed_values():
+    # one pair, one token each: mean log-probs log 0.5 (chosen) and log 0.25 (rejected)
+    chosen, rejected, one = torch.tensor([math.log(0.5)]), torch.tensor([math.log(0.25)]), torch.ones(1)
+    simpo, _, _ = preference_loss("simpo", chosen, rejected, None, None, 1.0, chosen_lengths=one,
+                                  rejected_lengths=one, simpo_gamma=0.5)
+    assert simpo.item() == pytest.approx(-math.log(1 / (1 + math.exp(-(math.log(2) - 0.5)))))
+    # odds 0.5/0.5 = 1 vs 0.25/0.75 = 1/3: log odds ratio log 3; loss = log 2 - 0.1 * log sigmoid(log 3)
+    orpo, _, _ = preference_loss("orpo", chosen, rejected, None, None, 0.1, chosen_lengths=one, rejected_lengths=one)
+    assert orpo.item() == pytest.approx(math.log(2) - 0.1 * math.log(0.75))
