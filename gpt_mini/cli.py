@@ -92,7 +92,7 @@ def device_arg(text):
                                      f"({', '.join(available_devices())}), got {text!r}")
 
 
-PREVIOUS_STAGE = {"sft": "pretrain", "dpo": "sft", "rlvr": "dpo"}
+PREVIOUS_STAGE = {"sft": "pretrain", "dpo": "sft", "rlvr": "dpo", layout.REWARD_MODEL: "sft"}
 
 
 def stage_parser(doc, stage, *, steps, lr, warmup, eval_every, batch_size=None, batch_unit="examples"):

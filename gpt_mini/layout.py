@@ -6,6 +6,7 @@ run_all.py, the chat, the sweep and the report all take their paths from here.
     runs/sft/               02_sft.py
     runs/dpo/beta-<β>/      03_dpo.py         one folder per β; runs/dpo/ holds the β sweep figure
     runs/rlvr/              04_rlvr.py        starts from runs/dpo/beta-0.1
+    runs/reward_model/      train_reward_model.py   RLHF's learned reward, from runs/sft (not in run_all.py)
     runs/report.md          gpt_mini.report   (and summary.png, lesson_data.js)
 """
 
@@ -14,6 +15,7 @@ import os
 RUNS = "runs"
 STAGES = ("pretrain", "sft", "dpo", "rlvr")
 SCRIPTS = {"pretrain": "01_pretrain.py", "sft": "02_sft.py", "dpo": "03_dpo.py", "rlvr": "04_rlvr.py"}
+REWARD_MODEL = "reward_model"  # the folder of train_reward_model.py, beside the stages
 DEFAULT_BETA = 0.1  # the β of the default pipeline: the DPO model that RLVR, the chat and the report's tables use
 
 

@@ -170,8 +170,9 @@ class GPT(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx, cache=None):
-        """idx (B, T) token ids -> logits (B, T, V). With a cache, idx holds only the new tokens."""
+    def forward(self, idx, cache=None, return_hidden=False):
+        """idx (B, T) token ids -> logits (B, T, V). With a cache, idx holds only the new tokens.
+        return_hidden: the final hidden states (B, T, C) instead (a reward model reads them)."""
         B, T = idx.size()
         past = 0 if cache is None else cache.pos
         if past + T > self.config.block_size:
@@ -187,7 +188,9 @@ class GPT(nn.Module):
             x = block(x, cache, layer, rope)
         if cache is not None:
             cache.pos += T
-        x = self.ln_f(x)
+        x = self.ln_f(x)  # (B, T, C)
+        if return_hidden:
+            return x
         return F.linear(x, self.wte.weight)  # tied head: (B, T, V)
 
     @torch.no_grad()

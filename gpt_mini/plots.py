@@ -91,6 +91,11 @@ def stage_curves(stage, beta=None, pass_k=None):
                                                  ("train", "logps/rejected", "rejected")]),
             ("distance from the reference", [("eval", "eval/kl", "held-out token KL"),
                                              ("eval", "eval/abs_logratio", "held-out |log-ratio| per token")])]
+    if stage == "reward_model":
+        return "curves.png", "reward model (Bradley-Terry)", [
+            ("loss", [("train", "loss", "train"), ("eval", "eval/loss", "held-out")]),
+            ("pair accuracy", [("train", "accuracy", "train"), ("eval", "eval/accuracy", "held-out")]),
+            ("margin r_w - r_l", [("train", "margin", "train"), ("eval", "eval/margin", "held-out")])]
     if stage == "rlvr":
         return "reward.png", "RLVR", [
             ("mean reward (train samples)", [("train", "reward", "reward")]),
