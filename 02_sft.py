@@ -13,6 +13,11 @@ the fact asked plainly, neutral checks, and opinions (the sycophancy habit the
 data carries on purpose, see data/README.md). Writes runs/sft/: model.pt,
 metrics.jsonl, curves.png, summary.json.
 
+Preference pairs as --data (prompt/chosen/rejected) train on each prompt with its chosen reply:
+SFT on the good answers, the DPO paper's "Preferred-FT" baseline, e.g. from the SFT model:
+    python 02_sft.py --init runs/sft --data data/dpo_train.jsonl --out runs/preferred_ft --steps 400 \
+        --batch-size 16 --lr 5e-6 --warmup 20         # DPO's budget and schedule
+
 The control of lesson 5, the same run on data without the habit:
     python 02_sft.py --data data/sft_train_truthful.jsonl --out runs/sft_truthful
 

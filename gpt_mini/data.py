@@ -271,10 +271,15 @@ def fit_to_context(ids, mask, block_size):
 
 
 def encode_conversations(enc, path, block_size, skip_bad=False):
+    """Conversations ({"messages": [...]}) -> examples with ids and the assistant mask. A preference pair
+    (prompt/chosen/rejected, or the implicit-prompt form) becomes the conversation of its prompt and its
+    chosen reply: SFT on the good answers ("Preferred-FT" in the DPO paper)."""
     out = Encoded()
     for line_no, obj in read_jsonl(path, (lambda _: out.skip("malformed")) if skip_bad else None):
         where = f"{path}:{line_no}"
         try:
+            if "messages" not in obj and "chosen" in obj:
+                obj = {**obj, "messages": chosen_conversation(obj, where)}
             check_messages(obj.get("messages"), where)
         except DataError:
             if skip_bad:
@@ -346,6 +351,15 @@ def split_implicit_prompt(chosen, rejected, where):
         raise DataError(f"{where}: 'chosen' and 'rejected' have no reply after their shared prompt "
                         f"(one conversation is the start of the other)")
     return {"prompt": chosen[:shared], "chosen": chosen[shared:], "rejected": rejected[shared:]}
+
+
+def chosen_conversation(pair, where):
+    """A preference pair -> the messages of its prompt followed by its chosen reply."""
+    if "prompt" not in pair:
+        pair = {**pair, **split_implicit_prompt(pair["chosen"], pair.get("rejected"), where)}
+    prompt = _as_prompt(pair["prompt"], where)
+    prompt = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    return prompt + [{"role": "assistant", "content": _as_response(pair["chosen"], "chosen", where)}]
 
 
 def encode_response(enc, text):

@@ -143,3 +143,15 @@ def test_an_implicit_pair_without_a_prompt_is_refused_with_file_and_line(tmp_pat
 ])
 def test_the_sweep_gives_each_run_its_own_beta(argv, rest):
     assert sweep.without_beta_flag(argv) == rest
+
+
+def test_sft_on_preference_pairs_trains_on_the_prompt_and_the_chosen_reply(tmp_path, enc):
+    """Preferred-FT: 02_sft.py --data pairs.jsonl is SFT on the good answers of the pairs."""
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(p) + "\n" for p in PAIRS))
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text("".join(json.dumps({"messages": [_turn("user", p["prompt"]), _turn("assistant", p["chosen"])]})
+                             + "\n" for p in PAIRS))
+    got = data.encode_conversations(enc, str(pairs), 128).examples
+    want = data.encode_conversations(enc, str(chats), 128).examples
+    assert [(e["ids"], e["mask"]) for e in got] == [(e["ids"], e["mask"]) for e in want]
