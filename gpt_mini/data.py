@@ -67,8 +67,9 @@ def read_jsonl(path, on_bad_line=None):
     instead of stopping the run. A file that is not UTF-8 text always stops it.
     """
     lines = _decode_lines(path, _read_bytes(path))
-    text = "".join(line for _, line in lines)
-    records = _json_array(path, text) if text.lstrip().startswith("[") else _jsonl(path, lines)
+    first = next((line for _, line in lines if line.strip()), "")
+    is_array = first.lstrip().startswith("[")
+    records = _json_array(path, "".join(line for _, line in lines)) if is_array else _jsonl(path, lines)
     for line_no, obj in records:
         if isinstance(obj, json.JSONDecodeError):
             if on_bad_line is None:

@@ -15,7 +15,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import pair_batch
-from .logprobs import pad_and_stack
 from .model import GPT, GPTConfig
 from .runtime import evaluation
 
@@ -82,16 +81,3 @@ def held_out_metrics(model, examples, pad_id, batch_size=64):
     chosen, rejected = torch.cat(chosen), torch.cat(rejected)
     metrics = {"loss": bradley_terry_loss(chosen, rejected).item(), **reward_metrics(chosen, rejected)}
     return {f"eval/{k}": v for k, v in metrics.items()}
-
-
-@evaluation
-def score_replies(model, prompt_ids, reply_ids, pad_id, batch_size=64):
-    """The learned reward of replies: lists of token lists (a prompt and its reply each) -> (N,) rewards."""
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(prompt_ids), batch_size):
-        rows = [p + r for p, r in zip(prompt_ids[i:i + batch_size], reply_ids[i:i + batch_size])]
-        masks = [[0] * len(p) + [1] * len(r) for p, r in zip(prompt_ids[i:i + batch_size], reply_ids[i:i + batch_size])]
-        input_ids, mask = pad_and_stack(rows, masks, pad_id)
-        out.append(model(input_ids.to(device), mask.to(device)).float().cpu())
-    return torch.cat(out)
