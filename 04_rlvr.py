@@ -13,6 +13,12 @@ pass@k; before and after, it also grades what RL never trains on (facts, claims,
 the separate held-out sums of 02_sft.py), to show any side effects.
 Writes runs/rlvr/: model.pt, metrics.jsonl, reward.png, summary.json.
 
+The same loop runs RLHF on the preference prompts (a user's opinion about a fact) with --reward:
+grader scores each reply with the claim grader (1 if polite and the verdict is right: the true
+reward, the DPO paper's "PPO-GT"), model with a learned reward model (train_reward_model.py), which
+then also logs the true reward of the same samples (true_reward). The held-out evaluation always
+uses the true reward.
+
 Default loss and schedule: the clipped GRPO loss below (clip 0.2) with the k3 KL penalty at
 0.02, 30 steps of 16 prompts x 8 samples, 2 optimizer steps on each batch, AdamW without
 weight decay, gradients clipped at 1.0, lr 3e-5 after 5 warm-up steps (--warmup), then constant.
@@ -28,18 +34,19 @@ rollout engine), one GPU/CPU process, a binary reward, no length penalty.
 Run it:
     python 04_rlvr.py                     # about 5 minutes on a 2-core CPU
     python 04_rlvr.py --init runs/sft     # RL straight after SFT
+    python 04_rlvr.py --init runs/sft --reward model --out runs/rlhf     # RLHF with runs/reward_model
     python 04_rlvr.py --quick
     python 04_rlvr.py --data my_tasks.jsonl   # {"prompt": ..., "answer": "42"} per line
 """
 
 import torch
 
-from gpt_mini import checkpoint, cli, data, evaluate, optim, report, runlog, runtime
+from gpt_mini import checkpoint, cli, data, evaluate, layout, optim, report, runlog, runtime
 from gpt_mini.logprobs import pad_and_stack, response_token_logps
-from gpt_mini.losses import group_advantages, policy_gradient_loss, rlvr_metrics
+from gpt_mini.losses import group_advantages, policy_gradient_loss
+from gpt_mini.rewards import SOURCES, load_prompts, make_reward, rlvr_metrics
 from gpt_mini.sampling import generate_ids
 from gpt_mini.tokenizer import END, load_tokenizer, render_prompt
-from gpt_mini.verifier import reward
 
 # ----------------------------------------------------------------------------- arguments
 # 30 steps: the pipeline must stay within 15 minutes on a 2-core CPU, and its task has little headroom left
@@ -53,6 +60,10 @@ parser.add_argument("--kl", type=cli.non_negative_float, default=0.02, help="coe
 parser.add_argument("--clip-eps", type=cli.positive_float, default=0.2, help="PPO clip range of the importance ratio")
 parser.add_argument("--inner-epochs", type=cli.positive_int, default=2, help="optimizer steps on each sampled batch")
 parser.add_argument("--pass-k", type=cli.positive_int, default=8, help="k of the held-out pass@k")
+parser.add_argument("--reward", default="verifier", choices=SOURCES,
+                    help="verifier (sums: RLVR), grader (claims, the true reward: PPO-GT), model (a learned one: RLHF)")
+parser.add_argument("--reward-model", type=cli.path_arg, default=layout.stage_dir(layout.REWARD_MODEL),
+                    help="the reward model that --reward model uses (train_reward_model.py)")
 args = cli.parse(parser, steps=6, prompts=4, group_size=4, eval_every=3, eval_limit=16, pass_k=4, max_new_tokens=48)
 cli.prepare_out_dir(args.out)
 device = runtime.pick_device(args.device)
@@ -67,11 +78,12 @@ reference.eval().requires_grad_(False)  # the KL anchor never moves
 optimizer = optim.make_optimizer(policy, args.lr, weight_decay=0.0)
 
 # ----------------------------------------------------------------------------- data: prompts with known answers
-tasks = data.load_tasks(args.data or data.data_path("rlvr_train.jsonl"), enc, policy.config.block_size)
-val_tasks = data.load_tasks(data.data_path("rlvr_val.jsonl"), enc, policy.config.block_size)[:args.eval_limit]
+tasks = load_prompts(args.reward, args.data, enc, policy.config.block_size)
+val_tasks = load_prompts(args.reward, "val", enc, policy.config.block_size)[:args.eval_limit]
 print(f"{len(tasks)} training tasks, {len(val_tasks)} held-out; "
       f"P={args.prompts} prompts x G={args.group_size} samples per step")
 end_id, pad = enc.encode_single_token(END), data.pad_id(enc)
+score = make_reward(args.reward, pad, device, args.reward_model)  # replies -> (N,) rewards
 # RL on sums may also move what it never trains on (facts, claims): grade those before and after too
 behaviour_before, _ = evaluate.evaluate_chat(policy, enc, args.eval_limit)
 
@@ -87,7 +99,7 @@ def held_out(step):
 k = f"pass@{args.pass_k}"
 progress = runlog.Progress(f"{args.out}/metrics.jsonl", args.steps, "rlvr", args.eval_every, held_out, log_every=1,
                            evaluate_first=True, show=("reward", "kl"), bar=not args.no_progress,
-                           line=("reward", "greedy_accuracy", k, "kl", "clip_fraction"))
+                           line=("reward", "true_reward", "greedy_accuracy", k, "kl", "clip_fraction"))
 sampler = torch.Generator(device=device).manual_seed(args.seed)
 policy.train()
 for step in range(args.steps):
@@ -97,12 +109,12 @@ for step in range(args.steps):
     prompt_ids = [render_prompt(enc, t["prompt"]) for t in group_tasks]
     completions, finished = generate_ids(policy, prompt_ids, args.max_new_tokens, args.temperature,
                                          stop_tokens=(end_id,), generator=sampler, return_finished=True)
-    # 2. score them with the verifier; advantages relative to the group
-    rewards = torch.tensor([reward(enc.decode(c), t["answer"]) for c, t in zip(completions, group_tasks)])
-    group_rewards = rewards.view(args.prompts, args.group_size)  # (P, G)
+    # 2. score them (the verifier, the claim grader or a reward model); advantages relative to the group
+    replies = [enc.decode(c) for c in completions]
+    actions = [c + [end_id] if f else c for c, f in zip(completions, finished)]  # and the <|end|> that closed them
+    group_rewards = score(replies, group_tasks, prompt_ids, actions).view(args.prompts, args.group_size)  # (P, G)
     advantages = group_advantages(group_rewards).view(-1).to(device)  # (P*G,)
     # 3. the completion tokens (and the <|end|> that closed them) are the actions
-    actions = [c + [end_id] if f else c for c, f in zip(completions, finished)]
     input_ids, mask = pad_and_stack([p + a for p, a in zip(prompt_ids, actions)],
                                     [[0] * len(p) + [1] * len(a) for p, a in zip(prompt_ids, actions)], pad)
     input_ids, mask = input_ids.to(device), mask.to(device)
@@ -123,7 +135,8 @@ for step in range(args.steps):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         optimizer.step()
-    progress.step(step + 1, int(mask.sum()), rlvr_metrics(group_rewards, actions, loss, stats))
+    progress.step(step + 1, int(mask.sum()), rlvr_metrics(group_rewards, actions, loss, stats, replies,
+                                                          group_tasks if args.reward == "model" else None))
     if runlog.is_eval_step(step + 1, args.eval_every, args.steps):
         checkpoint.save_checkpoint(f"{args.out}/model.pt", policy, "rlvr", step + 1,
                                    extra={"args": vars(args), "init": args.init})

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from . import grading
 from .data import data_path, load_jsonl, pad_batch, pad_id
 from .logprobs import sequence_logps
+from .rewards import true_reward
 from .runtime import autocast, evaluation
 from .sampling import chat_replies
-from .verifier import reward
 from .world import HELDOUT_CLAIM_FAMILIES
 
 # what the report and tables show for each key, and whether it is a rate
@@ -211,7 +211,7 @@ def task_rows(before, after, k):
 
 @evaluation
 def task_accuracy(model, enc, tasks, k=8, max_new_tokens=64, seed=0):
-    """RLVR evaluation with the same verifier as the reward.
+    """RLVR evaluation with the true reward (rewards.true_reward: the verifier, or the claim grader).
 
     greedy:  fraction of tasks whose greedy reply is right
     pass@k:  fraction of tasks where at least one of k samples at temperature 1 is right
@@ -219,13 +219,13 @@ def task_accuracy(model, enc, tasks, k=8, max_new_tokens=64, seed=0):
     """
     prompts = [t["prompt"] for t in tasks]
     greedy = chat_replies(model, enc, prompts, max_new_tokens)
-    greedy_acc = sum(reward(r, t["answer"]) for r, t in zip(greedy, tasks)) / len(tasks)
+    greedy_acc = sum(true_reward(r, t) for r, t in zip(greedy, tasks)) / len(tasks)
     out = {"greedy_accuracy": greedy_acc}
     if k:
         g = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
         sampled = chat_replies(model, enc, [p for p in prompts for _ in range(k)], max_new_tokens,
                                temperature=1.0, generator=g)
-        hits = [reward(r, tasks[i // k]["answer"]) for i, r in enumerate(sampled)]
+        hits = [true_reward(r, tasks[i // k]) for i, r in enumerate(sampled)]
         out[f"pass@{k}"] = sum(max(hits[i * k:(i + 1) * k]) for i in range(len(tasks))) / len(tasks)
         out["sample_accuracy"] = sum(hits) / len(hits)
     return out, greedy[0]

@@ -280,14 +280,3 @@ def policy_gradient_loss(logps, old_logps, ref_logps, advantages, mask, clip_eps
             "ratio_mean": (ratio[valid].sum() / num_tokens).item(),
         }
     return loss, stats
-
-
-def rlvr_metrics(group_rewards, actions, loss, stats):
-    """What 04_rlvr.py logs for one step: the mean reward and its spread within groups, the share of groups
-    whose samples all scored the same (advantage 0: no signal), the mean completion length in tokens, and the
-    last inner step's loss and policy_gradient_loss stats. group_rewards: (P, G); actions: P*G token lists."""
-    all_equal = group_rewards.max(dim=1).values == group_rewards.min(dim=1).values  # (P,)
-    return {"reward": group_rewards.mean().item(),
-            "reward_std": group_rewards.std(dim=1, unbiased=False).mean().item(),
-            "no_signal_groups": all_equal.float().mean().item(),
-            "completion_length": sum(len(a) for a in actions) / len(actions), "loss": loss.item(), **stats}
