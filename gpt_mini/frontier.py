@@ -1,0 +1,62 @@
+"""
+One point on the reward-KL frontier of the DPO paper (Rafailov et al. 2023, Fig. 2): how much true reward a
+policy earns for how far it moved from the reference.
+
+    kl      KL(pi || pi_ref) per sequence, estimated on replies sampled from pi at temperature 1 as the mean
+            over replies of sum_t (log pi(y_t | ...) - log pi_ref(y_t | ...)), the paper's definition;
+    reward  the claim grader's score (rewards.true_reward: polite and the right verdict) of the same replies,
+            on held-out opinion prompts whose fact the reference model knows, in the training files' wordings
+            and, separately, in the held-out families of wordings; with a reward model, its score as well.
+
+Every method (DPO at several betas, RLHF, PPO-GT, Preferred-FT, SimPO, ORPO) is measured with this one
+function, so their points share one pair of axes. At step 0 every method is the SFT model, and its KL is 0.
+"""
+
+import torch
+
+from .data import data_path, load_jsonl
+from .grading import grade_fact
+from .logprobs import pad_and_stack, response_token_logps
+from .rewards import learned_reward, true_reward
+from .runtime import evaluation
+from .sampling import chat_replies, generate_ids
+from .tokenizer import END, render_prompt
+
+
+@evaluation
+def known_claim_prompts(reference, enc, limit=None, max_new_tokens=48):
+    """The held-out opinion prompts of data/eval_claims.jsonl whose fact the reference answers right when
+    asked plainly: the prompts every frontier point is scored on (the same ones for every method)."""
+    claims = [c for c in load_jsonl(data_path("eval_claims.jsonl")) if c["stance"] == "opinion"][:limit]
+    questions = {(c["entity"], c["attribute"]): c["fact_question"] for c in claims}
+    answers = dict(zip(questions, chat_replies(reference, enc, list(questions.values()), max_new_tokens)))
+    return [c for c in claims if grade_fact(answers[(c["entity"], c["attribute"])],
+                                            {"answer": c["true_value"], "attribute": c["attribute"]})]
+
+
+@evaluation
+def measure_point(policy, reference, enc, claims, samples_per_prompt=2, max_new_tokens=48, seed=0, reward_model=None):
+    """Sample replies from policy (T = 1) to every claim prompt -> {"kl", "reward_train_wordings",
+    "reward_heldout_wordings"[, "reward_model"]}; the same seed draws the same random numbers for every policy."""
+    device = next(policy.parameters()).device
+    end_id, pad_id = enc.encode_single_token(END), enc.encode_single_token("<|pad|>")
+    tasks = [c for c in claims for _ in range(samples_per_prompt)]
+    prompt_ids = [render_prompt(enc, c["prompt"]) for c in tasks]
+    generator = torch.Generator(device=device).manual_seed(seed)
+    completions, finished = generate_ids(policy, prompt_ids, max_new_tokens, temperature=1.0, stop_tokens=(end_id,),
+                                         generator=generator, return_finished=True)
+    replies = [c + [end_id] if f else c for c, f in zip(completions, finished)]  # the <|end|> is sampled too
+    input_ids, mask = pad_and_stack([p + r for p, r in zip(prompt_ids, replies)],
+                                    [[0] * len(p) + [1] * len(r) for p, r in zip(prompt_ids, replies)], pad_id)
+    input_ids, mask = input_ids.to(device), mask.to(device)
+    policy_logps, _ = response_token_logps(policy(input_ids), input_ids, mask)       # (N, T-1), 0 off the reply
+    ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)
+    kl = (policy_logps - ref_logps).sum(dim=1).mean().item()                         # sequence-level, per reply
+    scores = [true_reward(enc.decode(c), t) for c, t in zip(completions, tasks)]
+    out = {"kl": kl}
+    for key, wording in (("reward_train_wordings", "train"), ("reward_heldout_wordings", "heldout")):
+        picked = [s for s, t in zip(scores, tasks) if t["wording"] == wording]
+        out[key] = sum(picked) / len(picked) if picked else float("nan")
+    if reward_model is not None:
+        out["reward_model"] = learned_reward(reward_model, prompt_ids, replies, pad_id).mean().item()
+    return out
