@@ -32,7 +32,7 @@ Run it:
 
 import torch
 
-from gpt_mini import checkpoint, cli, data, evaluate, optim, report, runlog, runtime
+from gpt_mini import checkpoint, cli, data, evaluate, frontier, optim, report, runlog, runtime
 from gpt_mini.losses import masked_nll
 from gpt_mini.tokenizer import load_tokenizer
 
@@ -65,8 +65,11 @@ def held_out(step):  # at step 0 the starting model's grades (before), then the 
     return before if step == 0 else {"assistant_loss": evaluate.assistant_loss(model, enc, val_set.examples)}
 
 
+evaluation = frontier.tracked(held_out, args, model, enc, device)  # --frontier: reward-KL points too
+
+
 # ----------------------------------------------------------------------------- loop
-progress = runlog.Progress(f"{args.out}/metrics.jsonl", args.steps, "sft", args.eval_every, held_out,
+progress = runlog.Progress(f"{args.out}/metrics.jsonl", args.steps, "sft", args.eval_every, evaluation,
                            evaluate_first=start_step == 0, initial=start_step, line=("loss", "assistant_loss"),
                            bar=not args.no_progress)
 model.train()

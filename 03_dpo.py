@@ -46,7 +46,7 @@ import sys
 
 import torch
 
-from gpt_mini import checkpoint, cli, data, evaluate, layout, optim, report, runlog, runtime, sweep
+from gpt_mini import checkpoint, cli, data, evaluate, frontier, layout, optim, report, runlog, runtime, sweep
 from gpt_mini.losses import PREFERENCE_LOSSES, chosen_nll, dpo_loss, preference_loss
 from gpt_mini.preference import held_out_metrics, held_out_rows, logratio_views, pair_logps, score_pairs, train_metrics
 from gpt_mini.tokenizer import load_tokenizer
@@ -102,8 +102,11 @@ def held_out(step):
                             args.simpo_gamma)
 
 
+evaluation = frontier.tracked(held_out, args, policy, enc, device)  # --frontier: reward-KL points too
+
+
 # ----------------------------------------------------------------------------- loop
-progress = runlog.Progress(f"{out_dir}/metrics.jsonl", args.steps, f"dpo beta={beta:g}", args.eval_every, held_out,
+progress = runlog.Progress(f"{out_dir}/metrics.jsonl", args.steps, f"dpo beta={beta:g}", args.eval_every, evaluation,
                            log_every=None, average=True, evaluate_first=True, bar=not args.no_progress, line=(
                                "loss", "rewards/margins", "rewards/accuracies", "eval/loss", "eval/rewards/margins",
                                "eval/rewards/accuracies", "eval/kl"))

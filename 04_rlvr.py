@@ -41,7 +41,7 @@ Run it:
 
 import torch
 
-from gpt_mini import checkpoint, cli, data, evaluate, layout, optim, report, runlog, runtime
+from gpt_mini import checkpoint, cli, data, evaluate, frontier, layout, optim, report, runlog, runtime
 from gpt_mini.logprobs import pad_and_stack, response_token_logps
 from gpt_mini.losses import group_advantages, policy_gradient_loss
 from gpt_mini.rewards import SOURCES, load_prompts, make_reward, rlvr_metrics
@@ -95,9 +95,12 @@ def held_out(step):
     return scores
 
 
+evaluation = frontier.tracked(held_out, args, policy, enc, device)  # --frontier: reward-KL points too
+
+
 # ----------------------------------------------------------------------------- loop
 k = f"pass@{args.pass_k}"
-progress = runlog.Progress(f"{args.out}/metrics.jsonl", args.steps, "rlvr", args.eval_every, held_out, log_every=1,
+progress = runlog.Progress(f"{args.out}/metrics.jsonl", args.steps, "rlvr", args.eval_every, evaluation, log_every=1,
                            evaluate_first=True, show=("reward", "kl"), bar=not args.no_progress,
                            line=("reward", "true_reward", "greedy_accuracy", k, "kl", "clip_fraction"))
 sampler = torch.Generator(device=device).manual_seed(args.seed)

@@ -118,6 +118,9 @@ def stage_parser(doc, stage, *, steps, lr, warmup, eval_every, batch_size=None, 
     if stage != "pretrain":
         parser.add_argument("--eval-limit", type=positive_int, default=None,
                             help="grade only the first N held-out items of each kind (quicker, noisier)")
+    if stage in ("sft", "dpo", "rlvr"):
+        parser.add_argument("--frontier", action="store_true",
+                            help="also measure a reward-KL frontier point at every evaluation (gpt_mini/frontier.py)")
     return parser
 
 

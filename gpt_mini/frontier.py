@@ -14,6 +14,7 @@ function, so their points share one pair of axes. At step 0 every method is the 
 
 import torch
 
+from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import data_path, load_jsonl
 from .grading import grade_fact
 from .logprobs import pad_and_stack, response_token_logps
@@ -38,6 +39,9 @@ def known_claim_prompts(reference, enc, limit=None, max_new_tokens=48):
 def measure_point(policy, reference, enc, claims, samples_per_prompt=2, max_new_tokens=48, seed=0, reward_model=None):
     """Sample replies from policy (T = 1) to every claim prompt -> {"kl", "reward_train_wordings",
     "reward_heldout_wordings"[, "reward_model"]}; the same seed draws the same random numbers for every policy."""
+    if not claims:  # the reference knows none of the facts (a --quick model): nothing to measure
+        return {"kl": float("nan"), "reward_train_wordings": float("nan"), "reward_heldout_wordings": float("nan"),
+                **({"reward_model": float("nan")} if reward_model is not None else {})}
     device = next(policy.parameters()).device
     end_id, pad_id = enc.encode_single_token(END), enc.encode_single_token("<|pad|>")
     tasks = [c for c in claims for _ in range(samples_per_prompt)]
@@ -60,3 +64,21 @@ def measure_point(policy, reference, enc, claims, samples_per_prompt=2, max_new_
     if reward_model is not None:
         out["reward_model"] = learned_reward(reward_model, prompt_ids, replies, pad_id).mean().item()
     return out
+
+
+def tracked(held_out, args, policy, enc, device):
+    """A stage's held-out evaluation, plus (with --frontier) a frontier point at every evaluation, step 0
+    included: its records gain frontier/kl, frontier/reward_train_wordings, frontier/reward_heldout_wordings
+    in metrics.jsonl. The reference is the stage's --init checkpoint, loaded once more and frozen; the prompts
+    are the held-out opinions it knows (the first --eval-limit claims, when given). Without --frontier,
+    held_out itself."""
+    if not getattr(args, "frontier", False):
+        return held_out
+    reference = model_from_checkpoint(load_checkpoint(args.init, device=device), device)
+    reference.eval().requires_grad_(False)
+    claims = known_claim_prompts(reference, enc, args.eval_limit)
+
+    def with_point(step):
+        point = measure_point(policy, reference, enc, claims, seed=args.seed)
+        return {**held_out(step), **{f"frontier/{k}": v for k, v in point.items()}}
+    return with_point

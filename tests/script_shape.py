@@ -29,7 +29,7 @@ SCRIPTS = ["01_pretrain.py", "02_sft.py", "03_dpo.py", "04_rlvr.py"]
 
 REPORTING_CALLS = {"print", "log", "progress", "evaluate", "plots", "report", "sweep", "write", "sys",
                    "save_checkpoint", "runlog", "finish_stage", "held_out", "held_out_metrics", "task_accuracy",
-                   "lm_loss", "assistant_loss", "logratio_views", "complete", "print0"}
+                   "lm_loss", "assistant_loss", "logratio_views", "complete", "print0", "tracked"}
 
 
 def _code_lines(source):

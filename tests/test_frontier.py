@@ -39,3 +39,25 @@ def test_the_kl_is_the_mean_summed_log_ratio_of_the_sampled_replies():
     again = frontier.measure_point(policy, reference, enc, _claims(), samples_per_prompt=3, max_new_tokens=8)
     assert point == again  # the same seed draws the same samples
     assert point["kl"] > 0  # a Monte Carlo estimate of KL(pi || ref) for a policy that moved
+
+
+def test_with_frontier_every_evaluation_gains_a_point_and_step_0_has_kl_0(tmp_path, monkeypatch):
+    """--frontier in a stage script: frontier.tracked wraps its held-out evaluation; without the flag it is
+    the evaluation itself."""
+    import argparse
+
+    from gpt_mini import checkpoint
+    enc, reference = _model()
+    checkpoint.save_checkpoint(str(tmp_path / "model.pt"), reference, "sft", 1)
+    policy = copy.deepcopy(reference)
+    monkeypatch.setattr(frontier, "known_claim_prompts", lambda *a, **k: _claims())  # a tiny model knows no fact
+
+    def held_out(step):
+        return {"eval/loss": 0.5}
+    args = argparse.Namespace(frontier=False, init=str(tmp_path), eval_limit=None, seed=0)
+    assert frontier.tracked(held_out, args, policy, enc, "cpu") is held_out
+    args.frontier = True
+    record = frontier.tracked(held_out, args, policy, enc, "cpu")(0)
+    assert record["eval/loss"] == 0.5 and record["frontier/kl"] == 0.0
+    assert set(record) == {"eval/loss", "frontier/kl", "frontier/reward_train_wordings",
+                           "frontier/reward_heldout_wordings"}
