@@ -42,7 +42,7 @@ Run it:
 import torch
 
 from gpt_mini import checkpoint, cli, data, evaluate, frontier, layout, optim, report, runlog, runtime
-from gpt_mini.logprobs import pad_and_stack, response_token_logps
+from gpt_mini.logprobs import prompt_reply_batch, response_token_logps
 from gpt_mini.losses import group_advantages, policy_gradient_loss
 from gpt_mini.rewards import SOURCES, load_prompts, make_reward, rlvr_metrics
 from gpt_mini.sampling import generate_ids
@@ -118,8 +118,7 @@ for step in range(args.steps):
     group_rewards = score(replies, group_tasks, prompt_ids, actions).view(args.prompts, args.group_size)  # (P, G)
     advantages = group_advantages(group_rewards).view(-1).to(device)  # (P*G,)
     # 3. the completion tokens (and the <|end|> that closed them) are the actions
-    input_ids, mask = pad_and_stack([p + a for p, a in zip(prompt_ids, actions)],
-                                    [[0] * len(p) + [1] * len(a) for p, a in zip(prompt_ids, actions)], pad)
+    input_ids, mask = prompt_reply_batch(prompt_ids, actions, pad)  # (N, T): prompt + actions, mask on actions
     input_ids, mask = input_ids.to(device), mask.to(device)
     with torch.no_grad(), runtime.autocast(device):  # as the policy's pass below: equal at step 0
         ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)    # (N, T-1)

@@ -24,7 +24,7 @@ Run it:
 
 import torch
 
-from gpt_mini import checkpoint, cli, data, layout, optim, report, runlog, runtime
+from gpt_mini import checkpoint, cli, data, evaluate, layout, optim, report, runlog, runtime
 from gpt_mini.reward_model import RewardModel, bradley_terry_loss, held_out_metrics, pair_rewards, reward_metrics
 from gpt_mini.tokenizer import load_tokenizer
 
@@ -80,9 +80,8 @@ for step in range(args.steps):
 progress.close()  # training time ends here
 
 # ----------------------------------------------------------------------------- save
-first, last = progress.first_eval, progress.last_eval
 report.finish_stage(layout.REWARD_MODEL, args, device, progress.throughput, {
-    "data": train_set.summary(), "held_out": last, "metrics": {
-        label: {"before": first[key], "after": last[key], "pct": pct} for label, key, pct in (
-            ("held-out pair accuracy", "eval/accuracy", True), ("held-out margin r_w - r_l", "eval/margin", False),
-            ("held-out Bradley-Terry loss", "eval/loss", False))}})
+    "data": train_set.summary(), "held_out": progress.last_eval, "metrics": evaluate.before_after_rows(
+        progress.first_eval, progress.last_eval, [("held-out pair accuracy", "eval/accuracy", True),
+                                                  ("held-out margin r_w - r_l", "eval/margin", False),
+                                                  ("held-out Bradley-Terry loss", "eval/loss", False)])})

@@ -69,7 +69,7 @@ def read_jsonl(path, on_bad_line=None):
     lines = _decode_lines(path, _read_bytes(path))
     first = next((line for _, line in lines if line.strip()), "")
     is_array = first.lstrip().startswith("[")
-    records = _json_array(path, "".join(line for _, line in lines)) if is_array else _jsonl(path, lines)
+    records = _json_array(path, "".join(line for _, line in lines)) if is_array else _jsonl(lines)
     for line_no, obj in records:
         if isinstance(obj, json.JSONDecodeError):
             if on_bad_line is None:
@@ -84,7 +84,7 @@ def read_jsonl(path, on_bad_line=None):
         yield line_no, obj
 
 
-def _jsonl(path, lines):
+def _jsonl(lines):
     for line_no, line in lines:
         if line.strip():
             try:

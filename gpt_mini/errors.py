@@ -7,6 +7,7 @@ into `error: <sentence>` and exit status 1. Anything else is a bug and keeps its
 """
 
 import errno
+import os
 import shutil
 import sys
 
@@ -35,7 +36,7 @@ def write_failed(path, error, kept, needed_bytes=None):
 
     torch.save reports a full disk as a RuntimeError without an errno, so a failure with less free space
     than the file needs is called a full disk too."""
-    folder = path.rsplit("/", 1)[0] if "/" in path else "."
+    folder = os.path.dirname(path) or "."
     try:
         free = shutil.disk_usage(folder).free
     except OSError:

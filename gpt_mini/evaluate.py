@@ -202,11 +202,17 @@ def summary_metrics(before, after):
             for k in LABELS if k in before and k in after}
 
 
+def before_after_rows(before, after, rows):
+    """The report's rows {label: {before, after, pct}} from two records of one evaluation (the first and the
+    last of a run); rows: [(label, key, pct)]."""
+    return {label: {"before": before[key], "after": after[key], "pct": pct} for label, key, pct in rows}
+
+
 def task_rows(before, after, k):
-    """The report's rows for RLVR's held-out tasks: {label: {before, after, pct}} from two task_accuracy results."""
-    return {label: {"before": before[key], "after": after[key], "pct": True}
-            for label, key in (("held-out greedy accuracy", "greedy_accuracy"), (f"held-out pass@{k}", f"pass@{k}"),
-                               ("held-out accuracy of one sample (T=1)", "sample_accuracy"))}
+    """The report's rows for RLVR's held-out tasks, from two task_accuracy results."""
+    return before_after_rows(before, after, [
+        ("held-out greedy accuracy", "greedy_accuracy", True), (f"held-out pass@{k}", f"pass@{k}", True),
+        ("held-out accuracy of one sample (T=1)", "sample_accuracy", True)])
 
 
 @evaluation

@@ -15,9 +15,9 @@ function, so their points share one pair of axes. At step 0 every method is the 
 import torch
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
-from .data import data_path, load_jsonl
+from .data import data_path, load_jsonl, pad_id
 from .grading import grade_fact
-from .logprobs import pad_and_stack, response_token_logps
+from .logprobs import prompt_reply_batch, response_token_logps
 from .rewards import learned_reward, true_reward
 from .runtime import evaluation
 from .sampling import chat_replies, generate_ids
@@ -43,15 +43,14 @@ def measure_point(policy, reference, enc, claims, samples_per_prompt=2, max_new_
         return {"kl": float("nan"), "reward_train_wordings": float("nan"), "reward_heldout_wordings": float("nan"),
                 **({"reward_model": float("nan")} if reward_model is not None else {})}
     device = next(policy.parameters()).device
-    end_id, pad_id = enc.encode_single_token(END), enc.encode_single_token("<|pad|>")
+    end_id, pad = enc.encode_single_token(END), pad_id(enc)
     tasks = [c for c in claims for _ in range(samples_per_prompt)]
     prompt_ids = [render_prompt(enc, c["prompt"]) for c in tasks]
     generator = torch.Generator(device=device).manual_seed(seed)
     completions, finished = generate_ids(policy, prompt_ids, max_new_tokens, temperature=1.0, stop_tokens=(end_id,),
                                          generator=generator, return_finished=True)
     replies = [c + [end_id] if f else c for c, f in zip(completions, finished)]  # the <|end|> is sampled too
-    input_ids, mask = pad_and_stack([p + r for p, r in zip(prompt_ids, replies)],
-                                    [[0] * len(p) + [1] * len(r) for p, r in zip(prompt_ids, replies)], pad_id)
+    input_ids, mask = prompt_reply_batch(prompt_ids, replies, pad)
     input_ids, mask = input_ids.to(device), mask.to(device)
     policy_logps, _ = response_token_logps(policy(input_ids), input_ids, mask)       # (N, T-1), 0 off the reply
     ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)
@@ -62,7 +61,7 @@ def measure_point(policy, reference, enc, claims, samples_per_prompt=2, max_new_
         picked = [s for s, t in zip(scores, tasks) if t["wording"] == wording]
         out[key] = sum(picked) / len(picked) if picked else float("nan")
     if reward_model is not None:
-        out["reward_model"] = learned_reward(reward_model, prompt_ids, replies, pad_id).mean().item()
+        out["reward_model"] = learned_reward(reward_model, prompt_ids, replies, pad).mean().item()
     return out
 
 

@@ -116,3 +116,10 @@ def pad_and_stack(sequences, masks=None, pad_id=0):
         input_ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
         response_mask[row, :len(mask)] = torch.tensor(mask, dtype=torch.long)
     return input_ids, response_mask
+
+
+def prompt_reply_batch(prompt_ids, reply_ids, pad_id):
+    """Prompts and their replies (two lists of token lists) -> input_ids (B, L), response_mask (B, L): each row
+    is prompt + reply, right-padded, with the mask on the reply's tokens only (pad_and_stack)."""
+    return pad_and_stack([p + r for p, r in zip(prompt_ids, reply_ids)],
+                         [[0] * len(p) + [1] * len(r) for p, r in zip(prompt_ids, reply_ids)], pad_id)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import pair_batch
+from .evaluate import before_after_rows
 from .logprobs import response_token_logps, sequence_logps, shift_by_one
 from .losses import preference_loss, preference_metrics
 from .runtime import evaluation
@@ -86,10 +87,9 @@ def held_out_metrics(policy, reference, examples, ref_scores, pad_id, beta, loss
 def held_out_rows(first, last):
     """The report's rows for the held-out pairs: {label: {before, after, pct}} from the first and the last
     held_out_metrics of a run."""
-    return {label: {"before": first[key], "after": last[key], "pct": pct} for label, key, pct in (
-        ("held-out preference accuracy", "eval/rewards/accuracies", True),
-        ("held-out reward margin", "eval/rewards/margins", False),
-        ("held-out token KL to reference", "eval/kl", False))}
+    return before_after_rows(first, last, [("held-out preference accuracy", "eval/rewards/accuracies", True),
+                                           ("held-out reward margin", "eval/rewards/margins", False),
+                                           ("held-out token KL to reference", "eval/kl", False)])
 
 
 def token_kl(policy_logits, ref_logits, input_ids, response_mask):

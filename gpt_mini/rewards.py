@@ -17,7 +17,7 @@ import torch
 from . import data
 from .checkpoint import load_checkpoint
 from .grading import classify_claim_reply
-from .logprobs import pad_and_stack
+from .logprobs import prompt_reply_batch
 from .reward_model import RewardModel
 from .runtime import evaluation
 from .verifier import reward as verifier_reward
@@ -72,9 +72,7 @@ def learned_reward(reward_model, prompt_ids, reply_ids, pad_id, batch_size=64):
     out = []
     for i in range(0, len(prompt_ids), batch_size):
         prompts, replies = prompt_ids[i:i + batch_size], reply_ids[i:i + batch_size]
-        input_ids, mask = pad_and_stack([p + r for p, r in zip(prompts, replies)],
-                                        [[0] * len(p) + [1] * len(r) for p, r in zip(prompts, replies)],
-                                        pad_id)
+        input_ids, mask = prompt_reply_batch(prompts, replies, pad_id)
         out.append(reward_model(input_ids.to(device), mask.to(device)).float().cpu())
     return torch.cat(out)
 
