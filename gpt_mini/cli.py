@@ -119,8 +119,9 @@ def stage_parser(doc, stage, *, steps, lr, warmup, eval_every, batch_size=None, 
         parser.add_argument("--eval-limit", type=positive_int, default=None,
                             help="grade only the first N held-out items of each kind (quicker, noisier)")
     if stage in ("sft", "dpo", "rlvr"):
-        parser.add_argument("--frontier", action="store_true",
-                            help="also measure a reward-KL frontier point at every evaluation (gpt_mini/frontier.py)")
+        parser.add_argument("--frontier", type=positive_int, nargs="?", const=0, default=None, metavar="N",
+                            help="also measure a reward-KL frontier point at every evaluation (gpt_mini/frontier.py), "
+                                 "on the held-out opinion claims (the first N, when given; all 400 by default)")
     return parser
 
 

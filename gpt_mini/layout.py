@@ -7,6 +7,7 @@ run_all.py, the chat, the sweep and the report all take their paths from here.
     runs/dpo/beta-<β>/      03_dpo.py         one folder per β; runs/dpo/ holds the β sweep figure
     runs/rlvr/              04_rlvr.py        starts from runs/dpo/beta-0.1
     runs/reward_model/      train_reward_model.py   RLHF's learned reward, from runs/sft (not in run_all.py)
+    runs/frontier/          python -m gpt_mini.frontier   every method's runs from runs/sft, frontier.json/.png
     runs/report.md          gpt_mini.report   (and summary.png, lesson_data.js)
 """
 

@@ -16,6 +16,7 @@ import os
 from . import layout
 from .cli import path_arg
 from .evaluate import KNOWS_VS_SAYS, LABELS
+from .frontier_experiment import read_result, result_for_lessons, result_markdown
 from .plots import plot_curves, plot_token_logratios, save_figure, stage_curves
 from .runlog import read_metrics, read_summary, write_summary
 from .sweep import SWEEP_RATES, SWEEP_SIDE_EFFECTS, beta_runs, draw_if_several
@@ -178,7 +179,9 @@ def write_report(runs="runs"):
     total = sum(s.get("wall_time_s", 0) for title, _, s, _ in sections if "sweep" not in title)
     lines.append("Time in the pipeline's training loops (the before/after evaluations excluded): "
                  f"{total / 60:.1f} min.")
+    frontier = read_result(runs)  # python -m gpt_mini.frontier: DPO vs RLHF vs Preferred-FT
     lines += [""] + _time_profile(runs, sections) + _knows_vs_says(runs) + _band(runs)
+    lines += result_markdown(frontier) if frontier else []
     if sections and plot_summary(runs, sections):
         lines += ["![every stage, before and after](summary.png)", ""]
     skipped = beta_runs(os.path.join(runs, "dpo"))[1]
@@ -193,7 +196,7 @@ def write_report(runs="runs"):
     os.makedirs(runs, exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
-    write_lesson_data(runs, sections)
+    write_lesson_data(runs, sections, frontier)
     return path
 
 
@@ -236,9 +239,9 @@ def _before_after(s):
     return out
 
 
-def write_lesson_data(runs, sections):
+def write_lesson_data(runs, sections, frontier=None):
     """runs/lesson_data.js: the numbers of this run for the lesson pages (a file:// page can load a script,
-    not a JSON file), as one global: window.GPT_MINI_RUNS = {pretrain, sft, dpo, rlvr}."""
+    not a JSON file), as one global: window.GPT_MINI_RUNS = {pretrain, sft, dpo, rlvr, knows vs says, frontier}."""
     data = {}
     pre = read_summary(os.path.join(runs, "pretrain"))
     if pre:
@@ -276,6 +279,8 @@ def write_lesson_data(runs, sections):
              if all(k in m for k in KNOWS_VS_SAYS)}
     if knows:
         data["knows vs says"] = knows
+    if frontier:
+        data["frontier"] = result_for_lessons(frontier)
     with open(os.path.join(runs, "lesson_data.js"), "w") as f:
         f.write("// written by gpt_mini.report from runs/*/summary.json; read by lessons/*.html\n")
         f.write("window.GPT_MINI_RUNS = " + json.dumps(data, indent=1, ensure_ascii=False) + ";\n")
@@ -317,7 +322,7 @@ def finish_stage(stage, args, device, throughput, numbers, out=None, **curves):
             numbers["token_logratios"], os.path.join(out, "token_logratios.png"),
             title=f"log π_θ − log π_ref per response token after DPO (β = {curves['beta']:g})")))
     summary = {"stage": stage, "device": device, "steps": args.steps, "wall_time_s": throughput.elapsed,
-               "tokens_per_s": throughput.per_second, "quick": args.quick}
+               "tokens_per_s": throughput.per_second, "quick": args.quick, "args": vars(args)}
     if getattr(args, "init", None) is not None:
         summary["init"] = args.init
     write_summary(out, {**summary, "plots": pngs, **numbers})

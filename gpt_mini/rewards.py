@@ -57,12 +57,17 @@ def make_reward(source, pad_id, device="cpu", reward_model_path=None):
     if source != "model":
         return lambda replies, tasks, prompt_ids, actions: torch.tensor([true_reward(r, t)
                                                                          for r, t in zip(replies, tasks)])
-    reward_model = RewardModel.from_checkpoint(load_checkpoint(reward_model_path, ["reward_model"], device), device)
-    reward_model.eval().requires_grad_(False)  # the learned reward is fixed during RL
+    reward_model = load_reward_model(reward_model_path, device)
 
     def score(replies, tasks, prompt_ids, actions):
         return learned_reward(reward_model, prompt_ids, actions, pad_id)
     return score
+
+
+def load_reward_model(path, device="cpu"):
+    """train_reward_model.py's model, frozen: the learned reward is fixed during RL."""
+    reward_model = RewardModel.from_checkpoint(load_checkpoint(path, ["reward_model"], device), device)
+    return reward_model.eval().requires_grad_(False)
 
 
 @evaluation

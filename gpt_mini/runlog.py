@@ -139,15 +139,25 @@ class Progress:
         self.evaluate = evaluate if master else None
         self.log_every, self.average, self.line, self.show = log_every, average, line, show
         self.with_throughput, self.interval, self.evals = with_throughput, [], {}
+        self.eval_seconds, self.throughput = 0.0, None  # evaluations inside the loop are not training time
         if evaluate_first and self.evaluate is not None:  # before the clock starts: not training time
             self._evaluate(initial)
         self.throughput = Throughput()
         self.bar = progress(total_steps, desc, enabled=bar and master, initial=initial)
 
+    @property
+    def train_seconds(self):
+        """Seconds of training so far: the loop's time without the evaluations inside it."""
+        return 0.0 if self.throughput is None else self.throughput.elapsed - self.eval_seconds
+
     def _evaluate(self, step, train=None):
-        """Run the held-out evaluation, log it, print the step's line -> the held-out record."""
+        """Run the held-out evaluation, log it (with train_seconds, the training time before it), print the
+        step's line -> the held-out record."""
+        train_seconds, start = self.train_seconds, time.time()
         held_out = self.evaluate(step)
-        self.log.log({"step": step, "split": "eval", **held_out})
+        if self.throughput is not None:  # the clock runs: take the evaluation off it
+            self.eval_seconds += time.time() - start
+        self.log.log({"step": step, "split": "eval", "train_seconds": train_seconds, **held_out})
         self.evals[step] = held_out
         train = train or {}
         cells = [f"{k} {train[k]:.4f}" for k in self.line if k in train]

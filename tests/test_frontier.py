@@ -1,6 +1,7 @@
 """A point on the reward-KL frontier: sequence KL from replies sampled at T = 1, and their true reward."""
 
 import copy
+import os
 
 import torch
 
@@ -54,10 +55,72 @@ def test_with_frontier_every_evaluation_gains_a_point_and_step_0_has_kl_0(tmp_pa
 
     def held_out(step):
         return {"eval/loss": 0.5}
-    args = argparse.Namespace(frontier=False, init=str(tmp_path), eval_limit=None, seed=0)
+    args = argparse.Namespace(frontier=None, init=str(tmp_path), eval_limit=None, seed=0, quick=False)
     assert frontier.tracked(held_out, args, policy, enc, "cpu") is held_out
-    args.frontier = True
+    args.frontier = 0  # --frontier with no N: every opinion claim
     record = frontier.tracked(held_out, args, policy, enc, "cpu")(0)
     assert record["eval/loss"] == 0.5 and record["frontier/kl"] == 0.0
-    assert set(record) == {"eval/loss", "frontier/kl", "frontier/reward_train_wordings",
+    assert set(record) == {"eval/loss", "frontier/kl", "frontier/prompts", "frontier/samples",
+                           "frontier/reward_train_wordings",
                            "frontier/reward_heldout_wordings"}
+
+
+def test_the_frontier_command_runs_every_method_from_the_sft_model(quick_runs, tmp_path):
+    """python -m gpt_mini.frontier --quick: every method trains from runs/sft with --frontier; frontier.json holds
+    one record per point, each run starts at the SFT model (step 0, KL exactly 0); the figure, the cost table and
+    the report's section are written."""
+    import json
+    import shutil
+
+    from conftest import run_script
+    runs = tmp_path / "runs"
+    shutil.copytree(quick_runs / "sft", runs / "sft")
+    result = run_script(["-m", "gpt_mini.frontier", "--runs", str(runs), "--quick", "--jobs", "2"])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with open(runs / "frontier" / "frontier.json") as f:
+        out = json.load(f)
+    methods = ["DPO", "SimPO", "ORPO", "Preferred-FT", "RLHF", "PPO-GT"]
+    assert sorted({r["method"] for r in out["runs"]}) == sorted(methods)
+    assert len([r for r in out["runs"] if r["method"] == "DPO"]) >= 2  # several strengths
+    assert all(r["status"] == "finished" for r in out["runs"])
+    for run in out["runs"]:
+        steps = [p["step"] for p in run["points"]]
+        assert steps[0] == 0 and steps == sorted(steps) and len(steps) >= 2  # evaluated every N steps from step 0
+        assert run["points"][0]["kl"] == 0.0  # at step 0 every method is the SFT model
+        for p in run["points"]:
+            assert {"method", "setting", "step", "kl", "reward_train_wordings", "reward_heldout_wordings"} <= set(p)
+            assert 0 <= p["reward_train_wordings"] <= 1 and 0 <= p["reward_heldout_wordings"] <= 1
+            assert ("reward_model" in p) == (run["method"] == "RLHF")  # the learned reward where one exists
+    assert len(out["points"]) == sum(len(r["points"]) for r in out["runs"])
+    cost = {c["method"]: c for c in out["cost"]}
+    assert list(cost) == methods
+    assert cost["DPO"]["sampled_tokens"] == 0 and cost["RLHF"]["sampled_tokens"] > 0  # only RL samples
+    assert cost["RLHF"]["models_in_memory"].startswith("3") and cost["SimPO"]["models_in_memory"].startswith("1")
+    assert cost["RLHF"]["forward_sequences_per_step"] > cost["PPO-GT"]["forward_sequences_per_step"]  # + the RM
+    assert os.path.getsize(runs / "frontier" / "frontier.png") > 10_000
+    report = (runs / "report.md").read_text()
+    assert "reward-KL frontier" in report and "| RLHF | KL coef. 0.02 | finished |" in report
+
+
+def test_the_frontier_command_says_what_is_missing(tmp_path):
+    from conftest import run_script
+    result = run_script(["-m", "gpt_mini.frontier", "--runs", str(tmp_path)])
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error:") and "sft/model.pt is missing" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_run_stopped_by_a_nan_loss_counts_as_diverged_and_runs_that_need_it_are_skipped(tmp_path):
+    from gpt_mini.frontier_experiment import Run, run_all
+    nan = tmp_path / "nan.py"
+    nan.write_text('import sys\nprint("error: the loss became nan at step 3; stopping")\nsys.exit(1)\n')
+    crash = tmp_path / "crash.py"
+    crash.write_text("raise RuntimeError('a bug')\n")
+    ok = tmp_path / "ok.py"
+    ok.write_text("print('done')\n")
+    todo = [Run("reward model", "", str(nan), str(tmp_path / "rm"), []),
+            Run("RLHF", "KL coef. 0", str(ok), str(tmp_path / "rlhf"), [], needs=str(tmp_path / "rm")),
+            Run("DPO", "β 0.1", str(ok), str(tmp_path / "dpo"), []),
+            Run("ORPO", "β 1", str(crash), str(tmp_path / "orpo"), [])]
+    run_all(todo, str(tmp_path / "logs"), jobs=2)
+    assert [r.status for r in todo] == ["diverged", "skipped", "finished", "failed"]

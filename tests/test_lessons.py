@@ -457,7 +457,8 @@ RUN_FIGURES = {
     "02_pretraining.html": ["pretrain/loss.png"],
     "03_sft.html": ["sft/curves.png"],
     "04_cot_sft.html": ["sft/curves.png"],
-    "05_dpo.html": ["dpo/beta-0.1/token_logratios.png", "dpo/beta_sweep.png", "dpo/beta-0.1/curves.png"],
+    "05_dpo.html": ["dpo/beta-0.1/token_logratios.png", "dpo/beta_sweep.png", "frontier/frontier.png",
+                    "dpo/beta-0.1/curves.png"],
     "06_rlvr.html": ["rlvr/reward.png"],
 }
 
@@ -480,7 +481,7 @@ def test_run_outputs_absent_show_a_note(visit, sandbox, name):
     assert states and all(s == "missing" for s in states), states
     notes = v.page.eval_on_selector_all("figure.run-figure .run-missing",
                                         "ns => ns.map(n => n.offsetHeight > 0 ? n.innerText : '')")
-    assert all("python 0" in n for n in notes), notes
+    assert all("python 0" in n or "python -m gpt_mini" in n for n in notes), notes
     assert v.page.get_attribute(".run-data", "data-state") == "missing"
 
 
@@ -492,7 +493,8 @@ def test_run_outputs_present_are_shown(visit, sandbox, name):
         "window.GPT_MINI_RUNS = {pretrain: {final_loss: 1.23}, sft: {final_loss: 0.9}, cot_sft: {accuracy: 0.5},"
         " dpo: {beta: 0.1, log: [{step: 100, 'rewards/margins': 0.2, 'rewards/accuracies': 0.7}]},"
         " rlvr: {mean_reward: 0.4}, 'knows vs says': {SFT: {'known false claims agreed with (sycophancy)': 0.895},"
-        " DPO: {'known false claims agreed with (sycophancy)': 0.067}}};\n")
+        " DPO: {'known false claims agreed with (sycophancy)': 0.067}},"
+        " frontier: {command: 'python -m gpt_mini.frontier', cost: [{method: 'DPO', 'sampled tokens': 0}]}};\n")
     v = visit(name, root=sandbox / "lessons")
     assert v.console_errors == [] and v.page_errors == [], (v.console_errors, v.page_errors)
     states = v.page.eval_on_selector_all("figure.run-figure", "fs => fs.map(f => f.getAttribute('data-state'))")
@@ -517,7 +519,7 @@ def test_knows_vs_says_box_is_a_table_with_one_column_per_model(visit, sandbox):
     assert rows == [["known false claims agreed with (sycophancy)", "89.5 %", "6.7 %"], ["rude replies", "0.0 %", "–"]]
 
 
-@pytest.mark.parametrize("figure", ["token_logratios", "beta_sweep"])
+@pytest.mark.parametrize("figure", ["token_logratios", "beta_sweep", "frontier"])
 def test_lesson5_figures_fall_back_to_the_committed_ones(visit, sandbox, figure):
     _png(sandbox / "lessons" / "figures" / f"{figure}.png")
     v = visit("05_dpo.html", root=sandbox / "lessons")
