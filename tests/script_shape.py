@@ -25,7 +25,7 @@ import sys
 import tokenize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = ["01_pretrain.py", "02_sft.py", "03_dpo.py", "04_rlvr.py"]
+SCRIPTS = ["01_pretrain.py", "02_sft.py", "03_dpo.py", "04_rlvr.py", "train_reward_model.py"]
 
 REPORTING_CALLS = {"print", "log", "progress", "evaluate", "plots", "report", "sweep", "write", "sys",
                    "save_checkpoint", "runlog", "finish_stage", "held_out", "held_out_metrics", "task_accuracy",

@@ -100,6 +100,31 @@ def test_the_frontier_command_runs_every_method_from_the_sft_model(quick_runs, t
     assert os.path.getsize(runs / "frontier" / "frontier.png") > 10_000
     report = (runs / "report.md").read_text()
     assert "reward-KL frontier" in report and "| RLHF | KL coef. 0.02 | finished |" in report
+    lessons = (runs / "lesson_data.js").read_text()
+    assert '"frontier"' in lessons and '"best setting of each method (last point)"' in lessons
+
+    # --collect-only trains nothing and rebuilds the same points from the runs' files
+    (runs / "frontier" / "frontier.png").unlink()
+    again = run_script(["-m", "gpt_mini.frontier", "--runs", str(runs), "--quick", "--collect-only"])
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    with open(runs / "frontier" / "frontier.json") as f:
+        rebuilt = json.load(f)
+    assert rebuilt["points"] == out["points"] and rebuilt["wall_minutes"] == out["wall_minutes"]
+    assert [r["status"] for r in rebuilt["runs"]] == [r["status"] for r in out["runs"]]
+    assert (runs / "frontier" / "frontier.png").exists()
+
+
+def test_the_band_gives_mean_and_range_of_each_runs_last_point():
+    from gpt_mini.frontier_experiment import band_markdown
+
+    def result(kl, reward):
+        first = {"step": 0, "kl": 0.0, "reward_train_wordings": 0.5, "reward_heldout_wordings": 0.5}
+        last = {"step": 400, "kl": kl, "reward_train_wordings": reward, "reward_heldout_wordings": reward - 0.1}
+        return {"runs": [{"method": "DPO", "setting": "β 0.1", "points": [first, last]},
+                         {"method": "ORPO", "setting": "β 1", "points": [first]}]}
+    lines = band_markdown([result(3.0, 0.9), result(2.0, 0.8), result(1.0, 0.7)], ["runs", "s1", "s2"])
+    assert "| SFT (step 0) | | 0.000 (0.000 to 0.000) | 0.500 (0.500 to 0.500) | 0.500 (0.500 to 0.500) |" in lines
+    assert "| DPO | β 0.1 | 2.000 (1.000 to 3.000) | 0.800 (0.700 to 0.900) | 0.700 (0.600 to 0.800) |" in lines
 
 
 def test_the_frontier_command_says_what_is_missing(tmp_path):
