@@ -43,9 +43,10 @@ def known_claim_prompts(reference, enc, limit=None, max_new_tokens=48):
 
 @evaluation
 def measure_point(policy, reference, enc, claims, samples_per_prompt=2, max_new_tokens=48, seed=0, reward_model=None):
-    """Sample replies from policy (T = 1) to every claim prompt -> {"kl", "reward_train_wordings",
-    "reward_heldout_wordings"[, "reward_model"]}; the same seed draws the same random numbers for every policy."""
-    if not claims:  # the reference knows none of the facts (a --quick model): nothing to measure
+    """Sample replies from policy (T = 1) to every claim prompt -> {"kl", "prompts", "samples",
+    "reward_train_wordings", "reward_heldout_wordings"[, "reward_model"]}; the same seed draws the same random
+    numbers for every policy."""
+    if not claims:  # the reference knows none of the facts: nothing to measure
         return {"kl": float("nan"), "prompts": 0, "samples": 0, "reward_train_wordings": float("nan"),
                 "reward_heldout_wordings": float("nan"),
                 **({"reward_model": float("nan")} if reward_model is not None else {})}
