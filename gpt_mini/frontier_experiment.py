@@ -68,21 +68,23 @@ def plan(runs, out, quick=False, seed=0, device="auto"):
     common += ["--quick"] if quick else []
     stage = common + ["--frontier"] + ([] if quick else ["--eval-limit", "100"])  # the stages' own evals: smaller
     settings = QUICK if quick else FULL
-    reward_model = os.path.join(out, layout.REWARD_MODEL)
+    # one folder per method, named as the method (runs/frontier/DPO/beta-0.1, runs/frontier/RLHF/kl-0.02): not a
+    # stage's name, so the stage scripts do not write a report card of their own into runs/frontier
+    reward_model = os.path.join(out, "reward-model")
     todo = [Run("reward model", "Bradley-Terry", "train_reward_model.py", reward_model,
                 common + ["--out", reward_model])]
     for method, loss in (("DPO", "sigmoid"), ("SimPO", "simpo"), ("ORPO", "orpo")):
-        folder = os.path.join(out, method.lower())
+        folder = os.path.join(out, method)
         todo += [Run(method, f"β {beta:g}", "03_dpo.py", layout.beta_dir(folder, beta),
                      stage + ["--loss", loss, "--beta", f"{beta:g}", "--out", folder]) for beta in settings[method]]
-    todo += [Run("Preferred-FT", f"lr {lr:g}", "02_sft.py", os.path.join(out, "preferred_ft", f"lr-{lr:g}"),
+    todo += [Run("Preferred-FT", f"lr {lr:g}", "02_sft.py", os.path.join(out, "Preferred-FT", f"lr-{lr:g}"),
                  stage + ["--data", os.path.join(ROOT, "data", "dpo_train.jsonl"), "--lr", f"{lr:g}",
-                          "--out", os.path.join(out, "preferred_ft", f"lr-{lr:g}")]
+                          "--out", os.path.join(out, "Preferred-FT", f"lr-{lr:g}")]
                  + ([] if quick else ["--steps", "400", "--batch-size", "16", "--warmup", "20", "--eval-every", "100"]))
              for lr in settings["Preferred-FT"]]
     for method, reward in (("RLHF", "model"), ("PPO-GT", "grader")):
         for kl in settings[method]:
-            folder = os.path.join(out, method.lower().replace("-", "_"), f"kl-{kl:g}")
+            folder = os.path.join(out, method, f"kl-{kl:g}")
             todo.append(Run(method, f"KL coef. {kl:g}", "04_rlvr.py", folder,
                             stage + ["--reward", reward, "--kl", f"{kl:g}", "--out", folder]
                             + (["--reward-model", reward_model] if reward == "model" else [])

@@ -98,6 +98,8 @@ def test_the_frontier_command_runs_every_method_from_the_sft_model(quick_runs, t
     assert cost["RLHF"]["models_in_memory"].startswith("3") and cost["SimPO"]["models_in_memory"].startswith("1")
     assert cost["RLHF"]["forward_sequences_per_step"] > cost["PPO-GT"]["forward_sequences_per_step"]  # + the RM
     assert os.path.getsize(runs / "frontier" / "frontier.png") > 10_000
+    assert not (runs / "frontier" / "report.md").exists()  # the stages do not write a report card into it
+    assert (runs / "frontier" / "DPO" / "beta-0.1" / "model.pt").exists()
     report = (runs / "report.md").read_text()
     assert "reward-KL frontier" in report and "| RLHF | KL coef. 0.02 | finished |" in report
     lessons = (runs / "lesson_data.js").read_text()
