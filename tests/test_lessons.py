@@ -351,18 +351,22 @@ def test_dpo_loss_curve_readout_matches_dpo_loss(visit, m, eps):
     assert page.locator("#curve-plot path").count() == len(CURVE_BETAS)
 
 
-def python_simulator(beta, lr, steps):
-    """The documented dynamics, driven through gpt_mini.losses.dpo_loss and autograd:
-    gradient descent with learning rate lr on the DPO loss w.r.t. the two log-ratios."""
+def python_simulator(beta, lr, steps, optimizer="sgd"):
+    """The documented dynamics, driven through gpt_mini.losses.dpo_loss and autograd: the DPO loss minimised
+    directly in the two log-ratios, by plain gradient descent or by torch's Adam with 03_dpo.py's settings
+    (betas 0.9 and 0.95, eps 1e-8, no weight decay: gpt_mini/optim.py)."""
     rho_w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     rho_l = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     zero = torch.zeros(1, dtype=torch.float64)
+    if optimizer == "adam":
+        opt = torch.optim.Adam([rho_w, rho_l], lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
+    else:
+        opt = torch.optim.SGD([rho_w, rho_l], lr=lr)
     for _ in range(steps):
         loss, _, _ = losses.dpo_loss(rho_w, rho_l, zero, zero, beta)
-        gw, gl = torch.autograd.grad(loss, (rho_w, rho_l))
-        with torch.no_grad():
-            rho_w -= lr * gw
-            rho_l -= lr * gl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     rw, rl = beta * rho_w.item(), beta * rho_l.item()
     margin = rw - rl
     return {"rw": rw, "rl": rl, "margin": margin, "gap": rho_w.item() - rho_l.item(),
@@ -371,24 +375,31 @@ def python_simulator(beta, lr, steps):
 
 def test_simulator_closed_form_one_step():
     # one step from zero at beta=0.1, lr=1: each log-ratio moves by lr*beta*sigmoid(0) = 0.05
-    got = python_simulator(0.1, 1.0, 1)
-    assert got["margin"] == pytest.approx(0.01)
+    assert python_simulator(0.1, 1.0, 1)["margin"] == pytest.approx(0.01)
+    # Adam's first step is lr times the sign of the gradient, whatever beta is: each log-ratio moves by lr
+    for beta in (0.01, 1.0):
+        assert python_simulator(beta, 0.05, 1, "adam")["gap"] == pytest.approx(0.1, rel=1e-5)  # eps: 2e-6 off
 
 
 SIM_CASES = [
-    # (arrow presses on the beta slider from 0.10, learning rate, single steps, +10 clicks, +100 clicks)
-    (0, 1.0, 1, 0, 0),
-    (0, 1.0, 3, 2, 1),
-    (40, 1.0, 7, 0, 0),     # beta 0.50
-    (90, 2.5, 0, 3, 0),     # beta 1.00
-    (-9, 4.0, 5, 0, 2),     # beta 0.01
+    # (optimizer, arrow presses on the beta slider from 0.10, learning rate, single steps, +10 clicks, +100 clicks)
+    ("sgd", 0, 1.0, 1, 0, 0),
+    ("sgd", 0, 1.0, 3, 2, 1),
+    ("sgd", 40, 1.0, 7, 0, 0),     # beta 0.50
+    ("sgd", 90, 2.5, 0, 3, 0),     # beta 1.00
+    ("sgd", -9, 4.0, 5, 0, 2),     # beta 0.01
+    ("adam", 0, 0.05, 1, 0, 0),
+    ("adam", 0, 0.05, 3, 2, 1),
+    ("adam", -9, 0.05, 0, 0, 4),   # beta 0.01, 400 steps
+    ("adam", 90, 0.2, 5, 3, 0),    # beta 1.00
 ]
 
 
-@pytest.mark.parametrize("case", SIM_CASES, ids=[f"sim{i}" for i in range(len(SIM_CASES))])
+@pytest.mark.parametrize("case", SIM_CASES, ids=[f"sim{i}-{c[0]}" for i, c in enumerate(SIM_CASES)])
 def test_margin_simulator_matches_python(visit, case):
-    presses, lr, singles, tens, hundreds = case
+    optimizer, presses, lr, singles, tens, hundreds = case
     page = visit("05_dpo.html").page
+    page.select_option("#sim-opt", optimizer)
     fill(page, "#sim-lr", lr)
     slider = page.locator("#sim-beta")
     slider.focus()
@@ -404,14 +415,22 @@ def test_margin_simulator_matches_python(visit, case):
     steps = singles + 10 * tens + 100 * hundreds
     assert value_of(page, "#sim-k") == steps
     assert page.inner_text("#sim-beta-val") == f"{beta:.2f}"
-    want = python_simulator(beta, lr, steps)
+    want = python_simulator(beta, lr, steps, optimizer)
     for key in ("rw", "rl", "margin", "gap", "loss", "weight"):
         assert value_of(page, f"#sim-{key}") == pytest.approx(want[key], rel=1e-9, abs=1e-12), key
         assert shown(page, f"#sim-{key}") == pytest.approx(want[key], abs=5.1e-5), key
     assert page.inner_text("#sim-acc") == ("100%" if want["margin"] > 0 else "0%")
-    # the curve has one point per step (plus the start)
-    d = page.get_attribute("#sim-plot path:last-of-type", "d")
-    assert d.count("L") == steps
+    # both curves have one point per step (plus the start)
+    for plot in ("#sim-plot", "#sim-plot-gap"):
+        assert page.get_attribute(plot + " path:last-of-type", "d").count("L") == steps
+
+
+def test_simulator_starts_with_adam_at_the_documented_learning_rate(visit):
+    page = visit("05_dpo.html").page
+    assert page.locator("#sim-opt").input_value() == "adam"
+    assert page.locator("#sim-lr").input_value() == "0.05"
+    page.select_option("#sim-opt", "sgd")
+    assert page.locator("#sim-lr").input_value() == "1"  # each optimizer gets its own learning rate
 
 
 def test_simulator_reset_and_tie_counts_wrong(visit):
@@ -425,17 +444,28 @@ def test_simulator_reset_and_tie_counts_wrong(visit):
     assert page.inner_text("#sim-margin") == "+0.0000"
 
 
-def test_larger_beta_moves_the_log_ratios_less_in_the_simulator(visit):
-    """The lesson's claim about beta, checked on the widget itself: after 1000 steps
-    the log-ratio gap shrinks as beta grows."""
-    page = visit("05_dpo.html").page
-    gaps = []
-    for beta in (0.1, 0.5, 1.0):
+def _drifts(page, optimizer, betas, steps_of_100):
+    page.select_option("#sim-opt", optimizer)
+    out = []
+    for beta in betas:
         set_range(page, "#sim-beta", beta)
-        for _ in range(10):
+        for _ in range(steps_of_100):
             page.click("#sim-step100")
-        gaps.append(value_of(page, "#sim-gap"))
-    assert gaps[0] > gaps[1] > gaps[2] > 0
+        out.append(value_of(page, "#sim-gap"))
+    return out
+
+
+def test_with_adam_the_simulator_drifts_in_the_beta_sweeps_order(visit):
+    """The lesson's claim about beta, checked on the widget: with Adam, as 03_dpo.py trains, 400 steps drift
+    furthest at beta 0.01 and least at beta 1, the order of the measured sweep (token KL 0.82, 0.56, 0.17, 0.10),
+    while the margin in reward units grows with beta; plain gradient descent flips the small end."""
+    page = visit("05_dpo.html").page
+    adam = _drifts(page, "adam", (0.01, 0.1, 0.5, 1.0), 4)
+    assert adam[0] > adam[1] > adam[2] > adam[3] > 0
+    assert [round(d) for d in adam] == [40, 37, 21, 12]  # the numbers the page quotes
+    assert value_of(page, "#sim-margin") == pytest.approx(adam[3])  # beta 1: margin = gap
+    sgd = _drifts(page, "sgd", (0.01, 0.1), 4)
+    assert sgd[0] < sgd[1] and [round(d) for d in sgd] == [4, 20]
 
 
 # ---------------------------------------------------------------------------------------

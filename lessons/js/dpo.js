@@ -6,38 +6,57 @@
   var GM = window.GM;
 
   // ------------------------------------------------------------------
-  // 1. Margin simulator: gradient descent on L = -log sigmoid(beta*(rho_w - rho_l))
-  //    with respect to the two log-ratios rho = log pi_theta - log pi_ref.
-  //    One step:  g = sigmoid(-beta*(rho_w - rho_l));  rho_w += lr*beta*g;  rho_l -= lr*beta*g
+  // 1. Margin simulator: L = -log sigmoid(beta*(rho_w - rho_l)), minimised directly in the two
+  //    log-ratios rho = log pi_theta - log pi_ref. The gradient is dL/drho_w = -beta*g, dL/drho_l = +beta*g
+  //    with g = sigmoid(-beta*(rho_w - rho_l)). Two optimizers:
+  //    - Adam, as 03_dpo.py trains (betas 0.9 and 0.95, eps 1e-8, no weight decay; gpt_mini/optim.py):
+  //      m = b1*m + (1-b1)*grad;  v = b2*v + (1-b2)*grad^2;  rho -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)
+  //    - plain gradient descent:  rho_w += lr*beta*g;  rho_l -= lr*beta*g
   // ------------------------------------------------------------------
+  var ADAM = { b1: 0.9, b2: 0.95, eps: 1e-8 };
+  var DEFAULT_LR = { adam: 0.05, sgd: 1 };
   function setupSimulator() {
     var root = document.getElementById("sim");
     if (!root) { return; }
     var betaIn = document.getElementById("sim-beta");
     var lrIn = document.getElementById("sim-lr");
-    var st = { rhoW: 0, rhoL: 0, k: 0, history: [[0, 0]] };
+    var optIn = document.getElementById("sim-opt");
+    var st = null;
     var ghosts = []; // earlier runs, kept faint for comparison
 
     function beta() { return Number(betaIn.value); }
-    function lr() { var v = Number(lrIn.value); return isFinite(v) && v > 0 ? v : 1; }
+    function lr() { var v = Number(lrIn.value); return isFinite(v) && v > 0 ? v : DEFAULT_LR[optIn.value]; }
+    function adamStep(param, grad, t, eta) {
+      param.m = ADAM.b1 * param.m + (1 - ADAM.b1) * grad;
+      param.v = ADAM.b2 * param.v + (1 - ADAM.b2) * grad * grad;
+      var mHat = param.m / (1 - Math.pow(ADAM.b1, t)), vHat = param.v / (1 - Math.pow(ADAM.b2, t));
+      return eta * mHat / (Math.sqrt(vHat) + ADAM.eps);
+    }
 
     function step(n) {
       var b = beta(), eta = lr();
       for (var i = 0; i < n; i++) {
         var g = GM.sigmoid(-b * (st.rhoW - st.rhoL));
-        st.rhoW += eta * b * g;
-        st.rhoL -= eta * b * g;
+        if (optIn.value === "adam") {
+          st.rhoW -= adamStep(st.adamW, -b * g, st.k + 1, eta);
+          st.rhoL -= adamStep(st.adamL, b * g, st.k + 1, eta);
+        } else {
+          st.rhoW += eta * b * g;
+          st.rhoL -= eta * b * g;
+        }
         st.k += 1;
         st.history.push([st.k, b * (st.rhoW - st.rhoL)]);
+        st.gaps.push([st.k, st.rhoW - st.rhoL]);
       }
       draw();
     }
     function reset(keepGhost) {
-      if (keepGhost && st.k > 0) {
-        ghosts.push({ beta: st.betaUsed, points: st.history.slice() });
+      if (keepGhost && st && st.k > 0) {
+        ghosts.push({ beta: st.betaUsed, opt: st.opt, history: st.history.slice(), gaps: st.gaps.slice() });
         if (ghosts.length > 3) { ghosts.shift(); }
       }
-      st = { rhoW: 0, rhoL: 0, k: 0, history: [[0, 0]], betaUsed: beta() };
+      st = { rhoW: 0, rhoL: 0, k: 0, history: [[0, 0]], gaps: [[0, 0]], betaUsed: beta(), opt: optIn.value,
+             adamW: { m: 0, v: 0 }, adamL: { m: 0, v: 0 } };
       draw();
     }
     function setBar(id, value, scale) {
@@ -64,19 +83,25 @@
       setBar("sim-bar-l", rl, scale);
       document.getElementById("sim-bar-scale").textContent = "bar half-width = " + scale.toFixed(2);
       var kmax = Math.max(50, st.k);
-      ghosts.forEach(function (gh) { kmax = Math.max(kmax, gh.points[gh.points.length - 1][0]); });
+      ghosts.forEach(function (gh) { kmax = Math.max(kmax, gh.history[gh.history.length - 1][0]); });
+      plot("sim-plot", "history", kmax, b, "margin r̂w − r̂l");
+      plot("sim-plot-gap", "gaps", kmax, b, "drift ρw − ρl (nats)");
+    }
+    // one curve per run: the current one, and up to three earlier ones dashed grey
+    function plot(id, key, kmax, b, ylabel) {
       var ymax = 2;
-      st.history.forEach(function (p) { ymax = Math.max(ymax, p[1]); });
-      ghosts.forEach(function (gh) { gh.points.forEach(function (p) { ymax = Math.max(ymax, p[1]); }); });
+      st[key].forEach(function (p) { ymax = Math.max(ymax, p[1]); });
+      ghosts.forEach(function (gh) { gh[key].forEach(function (p) { ymax = Math.max(ymax, p[1]); }); });
       ymax = Math.ceil(ymax);
-      var series = ghosts.map(function (gh, i) {
-        return { points: gh.points, color: "#7a7a7a", width: 1.5, dash: "5 3", opacity: 0.7, label: "earlier β=" + gh.beta.toFixed(2) };
+      var series = ghosts.map(function (gh) {
+        return { points: gh[key], color: "#7a7a7a", width: 1.5, dash: "5 3",
+                 opacity: 0.7, label: "earlier β=" + gh.beta.toFixed(2) + " (" + gh.opt + ")" };
       });
-      series.push({ points: st.history, color: "#2f6f8f", width: 2.5, label: "now β=" + b.toFixed(2) });
-      GM.linePlot(document.getElementById("sim-plot"), series, {
+      series.push({ points: st[key], color: "#2f6f8f", width: 2.5, label: "now β=" + b.toFixed(2) + " (" + st.opt + ")" });
+      GM.linePlot(document.getElementById(id), series, {
         xmin: 0, xmax: kmax, ymin: -0.5, ymax: ymax,
         xticks: ticks(0, kmax, 5), yticks: ticks(0, ymax, 4),
-        xlabel: "step", ylabel: "margin r̂w − r̂l"
+        xlabel: "step", ylabel: ylabel
       });
     }
     function ticks(a, b, n) {
@@ -88,6 +113,7 @@
     }
     betaIn.addEventListener("input", function () { reset(true); });
     lrIn.addEventListener("change", function () { reset(true); });
+    optIn.addEventListener("change", function () { lrIn.value = DEFAULT_LR[optIn.value]; reset(true); });
     document.getElementById("sim-step").addEventListener("click", function () { step(1); });
     document.getElementById("sim-step10").addEventListener("click", function () { step(10); });
     document.getElementById("sim-step100").addEventListener("click", function () { step(100); });
