@@ -549,6 +549,24 @@ def test_knows_vs_says_box_is_a_table_with_one_column_per_model(visit, sandbox):
     assert rows == [["known false claims agreed with (sycophancy)", "89.5 %", "6.7 %"], ["rude replies", "0.0 %", "–"]]
 
 
+def test_your_run_shows_token_log_ratios_as_chips_and_no_raw_json(visit, sandbox):
+    (sandbox / "runs").mkdir()
+    (sandbox / "runs" / "lesson_data.js").write_text(
+        "window.GPT_MINI_RUNS = {dpo: {device: 'cpu', 'token log-ratios': [{title: 'held-out pair',"
+        " chosen: [['Mivail', 1.1714859], [' is', -0.0000724]], rejected: [['Yes', -6.18]]}],"
+        " 'log every 100 steps (training stream)': [{step: 100, loss: 0.646}], extra: {a: 1, b: [2, 3]}}};\n")
+    v = visit("05_dpo.html", root=sandbox / "lessons")
+    assert v.unexpected_errors() == []
+    box = 'div.run-data[data-stage="dpo"]'
+    chips = v.page.eval_on_selector_all(box + " .token", "cs => cs.map(c => [c.textContent, c.getAttribute('title')])")
+    assert chips == [["Mivail", "Mivail: +1.171"], ["\u00a0is", " is: -0.000"], ["Yes", "Yes: -6.180"]]
+    colours = v.page.eval_on_selector_all(box + " .token", "cs => cs.map(c => c.style.backgroundColor)")
+    assert colours[0].startswith("rgba(47, 143, 70") and colours[2].startswith("rgba(196, 60, 50")
+    cells = v.page.eval_on_selector_all(box + " td", "ts => ts.map(t => t.innerText)")
+    assert cells and not any("[[" in c or "{" in c or "\"" in c for c in cells), cells
+    assert "a: 1; b: 2, 3" in cells
+
+
 @pytest.mark.parametrize("figure", ["token_logratios", "beta_sweep", "frontier"])
 def test_lesson5_figures_fall_back_to_the_committed_ones(visit, sandbox, figure):
     _png(sandbox / "lessons" / "figures" / f"{figure}.png")

@@ -164,12 +164,35 @@
     });
   };
 
-  function renderValue(v) {
-    if (typeof v === "number") { return Number.isInteger(v) ? String(v) : v.toPrecision(5); }
-    if (v === null || v === undefined) { return "—"; }
-    if (typeof v === "object") { return JSON.stringify(v).slice(0, 120); }
-    return String(v);
+  // [[token, number], ...]: a reply split into tokens with one number each (DPO's per-token log-ratios)
+  function isTokenValues(v) {
+    return Array.isArray(v) && v.length > 0 && v.every(function (x) {
+      return Array.isArray(x) && x.length === 2 && typeof x[0] === "string" && typeof x[1] === "number";
+    });
   }
+  // coloured chips, as lesson 1 shows tokens: green where the value is positive, red where negative,
+  // the stronger the larger |value| (full colour at 3 nats); the exact value is the chip's tooltip
+  function tokenChips(pairs) {
+    return pairs.map(function (p) {
+      var a = Math.min(Math.abs(p[1]) / 3, 1), rgb = p[1] >= 0 ? "47,143,70" : "196,60,50";
+      var text = p[0].replace(/ /g, "\u00a0");
+      return "<span class=\"token\" style=\"background: rgba(" + rgb + "," + (0.08 + 0.6 * a).toFixed(3) +
+        ")\" title=\"" + escapeHtml(p[0]) + ": " + (p[1] >= 0 ? "+" : "") + p[1].toFixed(3) + "\" data-value=\"" +
+        p[1] + "\">" + escapeHtml(text) + "</span>";
+    }).join("");
+  }
+  // a value as HTML: numbers rounded, token lists as chips, other lists and objects as readable text
+  function renderValue(v) {
+    if (typeof v === "number") { return Number.isInteger(v) ? String(v) : escapeHtml(v.toPrecision(5)); }
+    if (v === null || v === undefined) { return "—"; }
+    if (isTokenValues(v)) { return tokenChips(v); }
+    if (Array.isArray(v)) { return v.map(renderValue).join(", "); }
+    if (typeof v === "object") {
+      return Object.keys(v).map(function (k) { return escapeHtml(k) + ": " + renderValue(v[k]); }).join("; ");
+    }
+    return escapeHtml(String(v));
+  }
+  GM.renderValue = renderValue;
   // Draw whatever the stage script stored for this stage: scalars as rows, a list of records as a table (last 8).
   // A stage whose every value is an object of rates ({"SFT": {...}, "DPO": {...}}): one column per model.
   function renderColumns(data) {
@@ -181,7 +204,7 @@
       html += "<tr><th>" + escapeHtml(r) + "</th>";
       titles.forEach(function (t) {
         var v = data[t][r];
-        html += "<td class=\"num\">" + (typeof v === "number" ? (v === v ? (100 * v).toFixed(1) + " %" : "–") : escapeHtml(renderValue(v))) + "</td>";
+        html += "<td class=\"num\">" + (typeof v === "number" ? (v === v ? (100 * v).toFixed(1) + " %" : "–") : renderValue(v)) + "</td>";
       });
       html += "</tr>";
     });
@@ -190,7 +213,7 @@
   GM.renderRunData = function (box, data) {
     var keys = Object.keys(data);
     if (keys.length && keys.every(function (k) { var v = data[k]; return v && typeof v === "object" && !Array.isArray(v); })) {
-      box.querySelector(".run-data-body").innerHTML = renderColumns(data);
+      box.querySelector(".run-data-body").innerHTML = "<div class=\"scroll-x\">" + renderColumns(data) + "</div>";
       return;
     }
     var scalars = [], tables = [];
@@ -203,7 +226,7 @@
     if (scalars.length) {
       html += "<table><tbody>";
       scalars.forEach(function (kv) {
-        html += "<tr><th>" + escapeHtml(kv[0]) + "</th><td class=\"num\">" + escapeHtml(renderValue(kv[1])) + "</td></tr>";
+        html += "<tr><th>" + escapeHtml(kv[0]) + "</th><td class=\"num\">" + renderValue(kv[1]) + "</td></tr>";
       });
       html += "</tbody></table>";
     }
@@ -215,12 +238,18 @@
       html += "</tr></thead><tbody>";
       rows.forEach(function (r) {
         html += "<tr>";
-        cols.forEach(function (c) { html += "<td class=\"num\">" + escapeHtml(renderValue(r[c])) + "</td>"; });
+        cols.forEach(function (c) {
+          var cell = r[c];
+          var cls = isTokenValues(cell) ? "tokens" : (typeof cell === "number" ? "num" : "");
+          html += "<td" + (cls ? " class=\"" + cls + "\"" : "") + ">" + renderValue(cell) + "</td>";
+        });
         html += "</tr>";
       });
       html += "</tbody></table>";
     });
-    box.querySelector(".run-data-body").innerHTML = html;
+    // every table in a box that scrolls sideways, so that a wide one never widens the page (a phone)
+    box.querySelector(".run-data-body").innerHTML = html.replace(/<table>/g, "<div class=\"scroll-x\"><table>")
+      .replace(/<\/table>/g, "</table></div>");
   };
   function escapeHtml(s) {
     return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
