@@ -44,6 +44,7 @@ METHODS = {
 FULL = {"DPO": [0.01, 0.1, 0.5, 1.0], "SimPO": [2.0, 10.0], "ORPO": [0.1, 1.0], "Preferred-FT": [5e-6, 2e-5],
         "RLHF": [0.0, 0.02, 0.1], "PPO-GT": [0.02]}
 QUICK = {"DPO": [0.1, 1.0], "SimPO": [2.0], "ORPO": [0.1], "Preferred-FT": [5e-6], "RLHF": [0.02], "PPO-GT": [0.02]}
+WEAK_RLHF = "weak reward model, KL coef. 0, 90 steps"
 COLLAPSE_DROP = 0.1  # a finished run whose last true reward is this far below the SFT model's has collapsed
 
 
@@ -73,6 +74,13 @@ def plan(runs, out, quick=False, seed=0, device="auto"):
     reward_model = os.path.join(out, "reward-model")
     todo = [Run("reward model", "Bradley-Terry", "train_reward_model.py", reward_model,
                 common + ["--out", reward_model])]
+    if not quick:  # the control for reward hacking: a weak reward model (30 steps), no KL penalty, 3x the RL steps
+        weak = os.path.join(out, "reward-model-weak")
+        todo += [Run("reward model", "weak: 30 steps", "train_reward_model.py", weak,
+                     common + ["--steps", "30", "--eval-every", "10", "--out", weak]),
+                 Run("RLHF", WEAK_RLHF, "04_rlvr.py", os.path.join(out, "RLHF", "weak-rm-kl-0"),
+                     stage + ["--reward", "model", "--reward-model", weak, "--kl", "0", "--steps", "90",
+                              "--eval-every", "10", "--out", os.path.join(out, "RLHF", "weak-rm-kl-0")], needs=weak)]
     for method, loss in (("DPO", "sigmoid"), ("SimPO", "simpo"), ("ORPO", "orpo")):
         folder = os.path.join(out, method)
         todo += [Run(method, f"β {beta:g}", "03_dpo.py", layout.beta_dir(folder, beta),
@@ -198,11 +206,12 @@ def cost_rows(todo, key="reward_train_wordings"):
         if not runs:
             continue
         fwd, bwd, sampled = passes_per_step(runs[0])
-        hits = [p for r in runs for p in r.points if _finite(p.get(key)) and p[key] >= 0.9 * best]
-        first = min(hits, key=lambda p: p["train_seconds"], default=None)
+        # each run's first point at 90 % of the best, timed with its reward model's training (RLHF)
+        hits = [(p["train_seconds"] + _reward_model_seconds(todo, r), p) for r in runs for p in r.points
+                if _finite(p.get(key)) and p[key] >= 0.9 * best]
+        first_seconds, first = min(hits, key=lambda h: h[0], default=(None, None))
         collapsed = [r for r in runs if r.status == "finished" and len(r.points) > 1 and _finite(r.points[-1][key])
                      and r.points[-1][key] < r.points[0][key] - COLLAPSE_DROP]
-        first_seconds = first["train_seconds"] + _reward_model_seconds(todo, runs[0]) if first else None
         rows.append({"method": method, "models_in_memory": memory, "forward_sequences_per_step": fwd,
                      "backward_sequences_per_step": bwd, "sampled_sequences_per_step": sampled,
                      "sampled_tokens": sum(sampled_tokens(r) for r in runs),

@@ -151,3 +151,24 @@ def test_a_run_stopped_by_a_nan_loss_counts_as_diverged_and_runs_that_need_it_ar
             Run("ORPO", "β 1", str(crash), str(tmp_path / "orpo"), [])]
     run_all(todo, str(tmp_path / "logs"), jobs=2)
     assert [r.status for r in todo] == ["diverged", "skipped", "finished", "failed"]
+
+
+def test_the_full_plan_runs_every_method_at_several_strengths_and_the_reward_hacking_control(tmp_path):
+    from gpt_mini.frontier_experiment import WEAK_RLHF, plan
+    todo = plan(str(tmp_path), str(tmp_path / "frontier"))
+    settings = {}
+    for run in todo:
+        settings.setdefault(run.method, []).append(run.setting)
+    assert len(settings["DPO"]) >= 4 and len(settings["RLHF"]) >= 3 + 1 and settings["PPO-GT"]
+    assert all(len(settings[m]) >= 2 for m in ("SimPO", "ORPO", "Preferred-FT"))
+    by_out = {r.out: r for r in todo}
+    weak = next(r for r in todo if r.setting == WEAK_RLHF)
+    assert "--steps" in by_out[weak.needs].flags and by_out[weak.needs].flags[
+        by_out[weak.needs].flags.index("--steps") + 1] == "30"                       # a weak reward model
+    assert weak.flags[weak.flags.index("--kl") + 1] == "0"                            # no KL penalty
+    assert todo.index(by_out[weak.needs]) < todo.index(weak)
+    for run in todo:
+        if run.script != "train_reward_model.py":
+            assert "--frontier" in run.flags and run.flags[run.flags.index("--init") + 1] == str(tmp_path / "sft")
+        if run.method == "RLHF":
+            assert run.needs in by_out and by_out[run.needs].script == "train_reward_model.py"
