@@ -85,7 +85,7 @@
       var kmax = Math.max(50, st.k);
       ghosts.forEach(function (gh) { kmax = Math.max(kmax, gh.history[gh.history.length - 1][0]); });
       plot("sim-plot", "history", kmax, b, "margin r̂w − r̂l");
-      plot("sim-plot-gap", "gaps", kmax, b, "drift ρw − ρl (nats)");
+      plot("sim-plot-gap", "gaps", kmax, b, "log-ratio gap ρw − ρl (nats)");
     }
     // one curve per run: the current one, and up to three earlier ones dashed grey
     function plot(id, key, kmax, b, ylabel) {
@@ -122,7 +122,7 @@
   }
 
   // ------------------------------------------------------------------
-  // 2. Loss against the log-ratio margin m, for several beta, with label smoothing eps:
+  // 2. Loss against the log-ratio gap m (the margin before beta), for several beta, with label smoothing eps:
   //    loss(m) = (1 - eps) * (-log sigmoid(beta*m)) + eps * (-log sigmoid(-beta*m))
   // ------------------------------------------------------------------
   var CURVE_BETAS = [0.01, 0.1, 0.5, 1.0];
@@ -147,7 +147,7 @@
       GM.linePlot(document.getElementById("curve-plot"), series, {
         xmin: -20, xmax: 20, ymin: 0, ymax: 3,
         xticks: [-20, -10, 0, 10, 20], yticks: [0, 0.5, 1, 1.5, 2, 2.5, 3],
-        xlabel: "log-ratio margin m = (log πθ(yw) − log πref(yw)) − (log πθ(yl) − log πref(yl))",
+        xlabel: "log-ratio gap m = (log πθ(yw) − log πref(yw)) − (log πθ(yl) − log πref(yl))",
         ylabel: "loss", marker: { x: m }
       });
       CURVE_BETAS.forEach(function (b, i) {
