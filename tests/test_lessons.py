@@ -952,3 +952,13 @@ def test_clip_widget_matches_policy_gradient_loss(visit, case):
                                               torch.ones(1, 1), clip_eps=eps, kl_coef=0.0)
     assert value_of(page, "#clip-loss") == pytest.approx(loss.item(), rel=1e-9, abs=1e-12)
     assert page.get_attribute("#clip-active", "data-value") == ("1" if stats["clip_fraction"] > 0 else "0")
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_the_pipeline_chips_link_to_their_lessons(name):
+    text = (LESSONS / name).read_text(encoding="utf-8")
+    block = text[text.index('<div class="pipeline"'):]
+    block = block[:block.index("</div>")]
+    links = re.findall(r'<a href="([^"]+)">', block)
+    assert "<span>" not in block and len(links) >= 4, block  # every stage but this page's own is a link
+    assert all((LESSONS / link).exists() for link in links)
