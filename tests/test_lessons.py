@@ -572,8 +572,12 @@ def test_lesson5_figures_fall_back_to_the_committed_ones(visit, sandbox, figure)
     _png(sandbox / "lessons" / "figures" / f"{figure}.png")
     v = visit("05_dpo.html", root=sandbox / "lessons")
     assert v.unexpected_errors() == []
-    src = v.page.get_attribute(f'figure.run-figure[data-srcs*="{figure}"]', "data-shown-src")
+    fig = f'figure.run-figure[data-srcs*="{figure}"]'
+    src = v.page.get_attribute(fig, "data-shown-src")
     assert src == f"figures/{figure}.png"
+    # it can be enlarged: the figure is a link to the full-size image, and the caption says so
+    assert v.page.get_attribute(fig + " a", "href") == src and v.page.get_attribute(fig + " a", "target") == "_blank"
+    assert "open it full size" in v.page.inner_text(fig + " figcaption")
 
 
 # ---------------------------------------------------------------------------------------

@@ -155,6 +155,12 @@
           if (missing) { missing.style.display = "none"; }
           var which = fig.querySelector(".run-which");
           if (which) { which.textContent = src; }
+          if (cap && !cap.querySelector(".enlarge")) {  // say that it opens full size (a phone shows it small)
+            var cue = document.createElement("span");
+            cue.className = "enlarge";
+            cue.textContent = " Click the figure to open it full size.";
+            cap.appendChild(cue);
+          }
         };
         img.onerror = tryNext;
         img.src = src;
