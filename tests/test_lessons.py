@@ -967,3 +967,18 @@ def test_the_pipeline_chips_link_to_their_lessons(name):
     links = re.findall(r'<a href="([^"]+)">', block)
     assert "<span>" not in block and len(links) >= 4, block  # every stage but this page's own is a link
     assert all((LESSONS / link).exists() for link in links)
+
+
+def test_index_shows_every_stages_headline_and_links_the_report(visit, sandbox):
+    (sandbox / "runs").mkdir()
+    (sandbox / "runs" / "lesson_data.js").write_text(
+        "window.GPT_MINI_RUNS = {pretrain: {'held-out loss after': 0.68}, rlvr: {'held-out greedy accuracy':"
+        " '98.0 % → 99.0 %'}, 'knows vs says': {SFT: {'known false claims agreed with (sycophancy)': 0.94},"
+        " DPO: {'known false claims agreed with (sycophancy)': 0.048}}};\n")
+    v = visit("index.html", root=sandbox / "lessons")
+    assert v.unexpected_errors() == []
+    states = v.page.eval_on_selector_all(".run-data", "bs => bs.map(b => b.getAttribute('data-stage') + ':' +"
+                                                      " b.getAttribute('data-state'))")
+    assert states == ["pretrain:shown", "knows vs says:shown", "rlvr:shown"]
+    assert v.page.get_attribute('a[href="../runs/report.md"]', "href") == "../runs/report.md"
+    assert "94.0 %" in v.page.inner_text('.run-data[data-stage="knows vs says"]')
