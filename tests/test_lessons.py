@@ -982,3 +982,21 @@ def test_index_shows_every_stages_headline_and_links_the_report(visit, sandbox):
     assert states == ["pretrain:shown", "knows vs says:shown", "rlvr:shown"]
     assert v.page.get_attribute('a[href="../runs/report.md"]', "href") == "../runs/report.md"
     assert "94.0 %" in v.page.inner_text('.run-data[data-stage="knows vs says"]')
+
+
+def test_lesson5_quotes_one_real_pair_of_each_kind():
+    """The pairs table holds, for every kind in data/dpo_train.jsonl, its first pair word for word and its count."""
+    import html as html_lib
+    import json
+    rows = [json.loads(line) for line in (ROOT / "data" / "dpo_train.jsonl").read_text().splitlines()]
+    text = (LESSONS / "05_dpo.html").read_text(encoding="utf-8")
+    table = text[text.index('<table id="pair-kinds">'):]
+    table = table[:table.index("</table>")]
+    kinds = {r["kind"] for r in rows}
+    assert len(re.findall(r'<tr data-kind="', table)) == len(kinds)
+    for kind in kinds:
+        first = next(r for r in rows if r["kind"] == kind)
+        row = table[table.index(f'<tr data-kind="{kind}">'):]
+        row = html_lib.unescape(row[:row.index("</tr>")])
+        count = sum(r["kind"] == kind for r in rows)
+        assert f"({count})" in row and all(first[k] in row for k in ("prompt", "chosen", "rejected")), kind
