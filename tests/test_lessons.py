@@ -547,6 +547,11 @@ def test_knows_vs_says_box_is_a_table_with_one_column_per_model(visit, sandbox):
                                        "rs => rs.map(r => r.innerText.split('\\t').map(c => c.trim()))")
     assert heads == ["", "SFT", "DPO"]
     assert rows == [["known false claims agreed with (sycophancy)", "89.5 %", "6.7 %"], ["rude replies", "0.0 %", "–"]]
+    # the headline as a grouped bar chart: one bar per model for each headline row the run has
+    read = "rs => rs.map(r => [r.dataset.model, r.dataset.key, Number(r.dataset.value)])"
+    bars = v.page.eval_on_selector_all(box + " svg.run-bars rect[data-model]", read)
+    assert bars == [["SFT", "known false claims agreed with (sycophancy)", 0.895],
+                    ["DPO", "known false claims agreed with (sycophancy)", 0.0674]]
 
 
 def test_your_run_shows_token_log_ratios_as_chips_and_no_raw_json(visit, sandbox):

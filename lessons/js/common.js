@@ -121,6 +121,42 @@
     return { sx: sx, sy: sy };
   };
 
+  // ---- grouped bar chart of rates: groups = [{label, key}], models = {name: {key: rate in [0, 1]}} ----
+  var BAR_COLORS = ["#9aa3a8", "#2f6f8f", "#c98a2b", "#6a3d9a"];
+  GM.barChart = function (svg, groups, models) {
+    while (svg.firstChild) { svg.removeChild(svg.firstChild); }
+    var W = 640, H = 270, L = 40, R = 10, T = 28, B = 44;
+    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+    svg.setAttribute("width", W);
+    svg.setAttribute("height", H);
+    var names = Object.keys(models), gw = (W - L - R) / groups.length, bw = Math.min(34, (gw - 14) / names.length);
+    var sy = function (y) { return T + (1 - y) * (H - T - B); };
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (t) {
+      GM.svgEl("line", { x1: L, x2: W - R, y1: sy(t), y2: sy(t), stroke: "#e4e1da", "stroke-width": 1 }, svg);
+      GM.svgEl("text", { x: L - 4, y: sy(t) + 4, "text-anchor": "end", "font-size": 10, fill: "#666" }, svg)
+        .textContent = (100 * t) + "%";
+    });
+    groups.forEach(function (g, i) {
+      var x0 = L + i * gw + (gw - bw * names.length) / 2;
+      names.forEach(function (name, j) {
+        var v = models[name][g.key];
+        if (typeof v !== "number" || v !== v) { return; }
+        var rect = GM.svgEl("rect", { x: x0 + j * bw, y: sy(v), width: bw - 2, height: sy(0) - sy(v),
+                                      fill: BAR_COLORS[j % BAR_COLORS.length], "data-model": name, "data-key": g.key,
+                                      "data-value": v }, svg);
+        GM.svgEl("title", {}, rect).textContent = name + ", " + g.label + ": " + (100 * v).toFixed(1) + " %";
+        GM.svgEl("text", { x: x0 + j * bw + bw / 2 - 1, y: sy(v) - 3, "text-anchor": "middle", "font-size": 9,
+                           fill: "#333" }, svg).textContent = Math.round(100 * v);
+      });
+      GM.svgEl("text", { x: L + i * gw + gw / 2, y: H - B + 16, "text-anchor": "middle", "font-size": 11, fill: "#333" },
+               svg).textContent = g.label;
+    });
+    names.forEach(function (name, j) {
+      GM.svgEl("rect", { x: L + j * 90, y: 6, width: 12, height: 12, fill: BAR_COLORS[j % BAR_COLORS.length] }, svg);
+      GM.svgEl("text", { x: L + j * 90 + 16, y: 16, "font-size": 11, fill: "#333" }, svg).textContent = name;
+    });
+  };
+
   // ---- the learner's own run: figures and numbers under ../runs/ (optional) ----
   // <figure class="run-figure" data-srcs="../runs/a.png|figures/a.png" data-alt="..."> ... <div class="run-missing">...</div></figure>
   GM.loadRunFigures = function () {
@@ -220,6 +256,16 @@
     var keys = Object.keys(data);
     if (keys.length && keys.every(function (k) { var v = data[k]; return v && typeof v === "object" && !Array.isArray(v); })) {
       box.querySelector(".run-data-body").innerHTML = "<div class=\"scroll-x\">" + renderColumns(data) + "</div>";
+      var bars = box.getAttribute("data-bars");  // "label=key|label=key": the headline as a grouped bar chart
+      if (bars) {
+        var wrap = document.createElement("div");
+        wrap.className = "scroll-x";
+        var svg = GM.svgEl("svg", { class: "run-bars", role: "img", "aria-label": "grouped bar chart of your run" });
+        wrap.appendChild(svg);
+        box.querySelector(".run-data-body").insertBefore(wrap, box.querySelector(".run-data-body").firstChild);
+        GM.barChart(svg, bars.split("|").map(function (b) { var kv = b.split("="); return { label: kv[0], key: kv[1] }; }),
+                    data);
+      }
       return;
     }
     var scalars = [], tables = [];
