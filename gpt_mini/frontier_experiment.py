@@ -10,7 +10,7 @@ model, and the claim grader's true reward in training and in held-out wordings):
     SimPO, ORPO   03_dpo.py --loss simpo | orpo                 no reference at all (lesson 5's variants)
     Preferred-FT  02_sft.py on the chosen replies               "just SFT on the good answers"
     RLHF          train_reward_model.py, then 04_rlvr.py --reward model at three KL coefficients
-    PPO-GT        04_rlvr.py --reward grader                   RL on the true reward: the best RL can do
+    PPO-GT        04_rlvr.py --reward grader at two KL coefficients   RL on the true reward: the best RL can do
 
 Then it writes runs/frontier/: frontier.json (every point and every run's cost), frontier.png, and the
 report's frontier section (runs/report.md). Runs go side by side, one thread each on a CPU (--jobs).
@@ -42,7 +42,7 @@ METHODS = {
     "PPO-GT": ("#ff7f00", "2: policy, reference (the reward is a program)"),
 }
 FULL = {"DPO": [0.01, 0.1, 0.5, 1.0], "SimPO": [2.0, 10.0], "ORPO": [0.1, 1.0], "Preferred-FT": [5e-6, 2e-5],
-        "RLHF": [0.0, 0.02, 0.1], "PPO-GT": [0.02]}
+        "RLHF": [0.0, 0.02, 0.1], "PPO-GT": [0.02, 0.1]}
 QUICK = {"DPO": [0.1, 1.0], "SimPO": [2.0], "ORPO": [0.1], "Preferred-FT": [5e-6], "RLHF": [0.02], "PPO-GT": [0.02]}
 WEAK_RLHF = "weak reward model, KL coef. 0, 90 steps"
 COLLAPSE_DROP = 0.1  # a finished run whose last true reward is this far below the SFT model's has collapsed

@@ -159,8 +159,8 @@ def test_the_full_plan_runs_every_method_at_several_strengths_and_the_reward_hac
     settings = {}
     for run in todo:
         settings.setdefault(run.method, []).append(run.setting)
-    assert len(settings["DPO"]) >= 4 and len(settings["RLHF"]) >= 3 + 1 and settings["PPO-GT"]
-    assert all(len(settings[m]) >= 2 for m in ("SimPO", "ORPO", "Preferred-FT"))
+    assert len(settings["DPO"]) >= 4 and len(settings["RLHF"]) >= 3 + 1
+    assert all(len(settings[m]) >= 2 for m in ("SimPO", "ORPO", "Preferred-FT", "PPO-GT"))  # several strengths
     by_out = {r.out: r for r in todo}
     weak = next(r for r in todo if r.setting == WEAK_RLHF)
     assert "--steps" in by_out[weak.needs].flags and by_out[weak.needs].flags[
