@@ -18,6 +18,7 @@ What it simplifies: one seed per command (--seed; the README's band runs it thre
 GRPO-style loop of 04_rlvr.py (no value model), not PPO proper.
 """
 
+import json
 import math
 import os
 import subprocess
@@ -158,12 +159,22 @@ def collect(run):
     return points
 
 
+def _run_args(run):
+    """The arguments the run's script parsed, as its summary.json keeps them ({} for a run without one)."""
+    return (read_summary(run.out) or {}).get("args") or {}
+
+
+def _samples_per_step(args):
+    """RL: prompts x samples per prompt (P x G) in one step."""
+    return args.get("prompts", 0) * args.get("group_size", 0)
+
+
 def passes_per_step(run):
     """Sequences through the networks per training step, from the run's own arguments (summary.json):
     -> (forward, backward, sampled). DPO's reference costs one forward over the data before the loop."""
-    args = (read_summary(run.out) or {}).get("args") or {}
+    args = _run_args(run)
     if run.script == "04_rlvr.py":
-        n = args.get("prompts", 0) * args.get("group_size", 0)
+        n = _samples_per_step(args)
         models = 2 if args.get("reward") == "model" else 1  # the reference, and the reward model for RLHF
         return n * (models + args.get("inner_epochs", 0)), n * args.get("inner_epochs", 0), n
     batch = args.get("batch_size", 0) * (1 if run.script == "02_sft.py" else 2)  # chosen + rejected
@@ -174,8 +185,7 @@ def sampled_tokens(run):
     """Tokens the policy sampled while it trained (RL only): completion length x samples, summed over steps."""
     if run.script != "04_rlvr.py":
         return 0
-    args = (read_summary(run.out) or {}).get("args") or {}
-    per_step = args.get("prompts", 0) * args.get("group_size", 0)
+    per_step = _samples_per_step(_run_args(run))
     return round(sum(r["completion_length"] * per_step for r in read_metrics(os.path.join(run.out, "metrics.jsonl"))
                      if r.get("split") == "train" and "completion_length" in r))
 
@@ -266,7 +276,6 @@ def draw(todo, path):
 
 def read_result(runs):
     """<runs>/frontier/frontier.json, or None (not run yet, or unreadable: the report goes on without it)."""
-    import json
     try:
         with open(os.path.join(runs, "frontier", "frontier.json"), encoding="utf-8") as f:
             result = json.load(f)
@@ -366,7 +375,6 @@ def band_markdown(results, names):
 
 def main():
     import argparse
-    import json
 
     from .cli import device_arg, path_arg, positive_int, seed_arg
     from .errors import UserError, print_user_errors_as_one_sentence
