@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 
-from .plots import plt, save_figure
+from .errors import UserError
+from .plots import DPI, FIGURE_WIDTH, panel_grid, plt, save_figure, style_axes
 from .runlog import read_summary
+from .runtime import under_torchrun
 
 SWEEP_RATES = [("claims_false_agreed", "known false claims agreed"),
                ("claims_false_corrected", "known false corrected"),
@@ -77,25 +79,28 @@ def plot_beta_sweep(dpo_dir):
     runs = [s for _, s in found]
     betas = [s["beta"] for s in runs]
     held = [s["held_out"] for s in runs]
-    fig, axes = plt.subplots(1, 5, figsize=(21, 3.8))
+    fig = plt.figure(figsize=(FIGURE_WIDTH, 10.6), layout="constrained")
+    axes = panel_grid(fig, 5, 2, spans={4: 2})  # two to a row; the claims, with six lines, get a row
     panels = [("held-out preference accuracy", "eval/rewards/accuracies"),
               ("held-out reward margin (β·Δ)", "eval/rewards/margins"),
               ("held-out token KL to the reference", "eval/kl")]
     for ax, (title, key) in zip(axes, panels):
         ax.plot(betas, [h[key] for h in held], marker="o")
-        ax.set_title(title, fontsize=10)
-    for ax, rates, title in ((axes[3], SWEEP_RATES, "claims the model knows (held-out, greedy)"),
-                             (axes[4], SWEEP_SIDE_EFFECTS, "side effects (held-out, greedy)")):
+        style_axes(ax, title)
+    for ax, rates, title, where in ((axes[3], SWEEP_SIDE_EFFECTS, "side effects (held-out, greedy)", {}),
+                                    (axes[4], SWEEP_RATES, "claims the model knows (held-out, greedy)",
+                                     {"loc": "center left", "bbox_to_anchor": (1.01, 0.5)})):
         for key, label in rates:
             ax.plot(betas, [s["after"].get(key, float("nan")) for s in runs], marker="o", label=label)
-        ax.set_title(title, fontsize=10)
         ax.set_ylim(-0.03, 1.03)
-        ax.legend(fontsize=7)
+        style_axes(ax, title, ylabel="rate", legend=True, **where)
     for ax in axes:
         ax.set_xscale("log")
-        ax.set_xlabel("β")
+        ax.set_xticks(betas, [f"{b:g}" for b in betas])  # the betas that ran, not powers of ten
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
-    path = save_figure(fig, os.path.join(dpo_dir, "beta_sweep.png"))
+        style_axes(ax, xlabel="β")
+    path = save_figure(fig, os.path.join(dpo_dir, "beta_sweep.png"), dpi=DPI)
     columns = SWEEP_RATES + SWEEP_SIDE_EFFECTS
     lines = [f"{'beta':>6s} {'eval acc':>9s} {'margin':>8s} {'Δ logratio':>10s} {'token KL':>9s} "
              + " ".join(f"{label[:13]:>13s}" for _, label in columns)]
@@ -126,7 +131,10 @@ def without_beta_flag(argv):
 
 def run_sweep(script, betas, argv=None):
     """`03_dpo.py --beta 0.01 0.1 0.5 1` runs the script once per beta, with the rest of its command line, each
-    into its own runs/dpo/beta-<beta>/ folder; the last one draws beta_sweep.png. -> the exit status."""
+    into its own runs/dpo/beta-<beta>/ folder; the last one draws beta_sweep.png. -> the exit status.
+    Not under torchrun: its processes would each start the whole sweep, as plain processes."""
+    if under_torchrun():
+        raise UserError("a --beta sweep does not run under torchrun; run one --beta per torchrun command")
     rest = without_beta_flag(sys.argv[1:] if argv is None else argv)
     for beta in betas:
         print(f"\n=== beta {beta:g} ===", flush=True)
