@@ -42,9 +42,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = Path("/tmp/lesson_shots")
 
-PAGES = ["index.html", "01_model_and_tokenizer.html", "02_pretraining.html", "03_sft.html",
-         "04_cot_sft.html", "05_dpo.html", "06_rlvr.html", "05b_finding_a_world.html"]
-LESSON_PAGES = PAGES[1:-1]  # the companion page is a story, not a lesson with the fixed sections
+LESSON_PAGES = ["01_model_and_tokenizer.html", "02_pretraining.html", "03_sft.html", "04_cot_sft.html",
+                "05_dpo.html", "06_rlvr.html"]
+# lesson 5's companions (a lab notebook and the reference half) are not lessons with the fixed sections
+COMPANION_PAGES = ["05b_finding_a_world.html", "05c_dpo_in_depth.html"]
+PAGES = ["index.html", *LESSON_PAGES, *COMPANION_PAGES]
 
 # Files a page may try to load that are allowed to be absent: the learner's own run outputs
 # (written by the stage scripts under runs/) and figures the lead commits to lessons/figures/.
@@ -238,10 +240,11 @@ def test_page_has_the_required_sections(name):
 # code excerpts equal the current source
 
 
-@pytest.mark.parametrize("name", LESSON_PAGES)
+@pytest.mark.parametrize("name", PAGES)
 def test_code_excerpts_match_source(name):
     found = sync_excerpts.excerpts_in((LESSONS / name).read_text(encoding="utf-8"))
-    assert found, f"{name} quotes no real code"
+    if name in LESSON_PAGES:
+        assert found, f"{name} quotes no real code"
     for source, function, code in found:
         try:
             expected = sync_excerpts.function_source(source, function)
@@ -991,6 +994,30 @@ def test_index_shows_every_stages_headline_and_links_the_report(visit, sandbox):
     assert "94.0 %" in v.page.inner_text('.run-data[data-stage="knows vs says"]')
 
 
+def prose_words(page_html):
+    """Words a reader reads on a page: its text without scripts, styles, code listings (<pre>) and
+    formulas (each <math> counts as one word)."""
+    import html as html_lib
+    text = re.sub(r"<(script|style|pre)\b.*?</\1>", " ", page_html, flags=re.S)
+    text = re.sub(r"<math\b.*?</math>", " x ", text, flags=re.S)
+    return len(html_lib.unescape(re.sub(r"<[^>]+>", " ", text)).split())
+
+
+def test_prose_words_counts_text_not_code_or_formulas():
+    assert prose_words("<p>one <b>two</b></p><pre>not counted at all</pre><math><mi>x</mi><mo>+</mo></math>") == 3
+
+
+def test_lesson5_core_page_fits_one_sitting():
+    """Issue 20: the core DPO page is at most 4,000 words; the rest lives on its two companion pages,
+    which it links."""
+    text = (LESSONS / "05_dpo.html").read_text(encoding="utf-8")
+    assert prose_words(text) <= 4000
+    for companion in COMPANION_PAGES:
+        assert f'href="{companion}' in text, companion
+    for section in ("success", "beta", "vs-rlhf", "limits", "four-passes", "pair-kinds"):
+        assert f'id="{section}"' in text, section
+
+
 def test_lesson5_quotes_one_real_pair_of_each_kind():
     """The pairs table holds, for every kind in data/dpo_train.jsonl, its first pair word for word and its count."""
     import html as html_lib
@@ -1007,3 +1034,114 @@ def test_lesson5_quotes_one_real_pair_of_each_kind():
         row = html_lib.unescape(row[:row.index("</tr>")])
         count = sum(r["kind"] == kind for r in rows)
         assert f"({count})" in row and all(first[k] in row for k in ("prompt", "chosen", "rejected")), kind
+
+
+# ---------------------------------------------------------------------------------------
+# issue 20: rows picked for a "your run" box, the heading of lesson 1's box, and the cue on
+# boxes (display equations, tables) that scroll sideways on a phone
+
+_SFT_ROWS = ("window.GPT_MINI_RUNS = {sft: {device: 'cpu', 'held-out assistant loss (nats/token)': '3.5728 → 0.0474',"
+             " 'arithmetic, direct answer': '1.5 % → 29.5 %', 'arithmetic, step by step': '0.5 % → 98.5 %',"
+             " '  held-out wordings: false agreed with': '0.0 % → 80.7 %', 'rude replies': '0.0 % → 2.5 %'}};\n")
+
+
+def _run_rows(page, box):
+    return page.eval_on_selector_all(box + " tbody tr", "rs => rs.map(r => r.innerText.split('\\t')[0].trim())")
+
+
+def test_lesson4_your_run_shows_only_its_two_arithmetic_rows(visit, sandbox):
+    (sandbox / "runs").mkdir()
+    (sandbox / "runs" / "lesson_data.js").write_text(_SFT_ROWS)
+    v = visit("04_cot_sft.html", root=sandbox / "lessons")
+    assert v.unexpected_errors() == []
+    rows = _run_rows(v.page, 'div.run-data[data-stage="sft"]')
+    assert rows == ["arithmetic, direct answer", "arithmetic, step by step"]
+    v3 = visit("03_sft.html", root=sandbox / "lessons")  # lesson 3 keeps the whole table
+    assert len(_run_rows(v3.page, 'div.run-data[data-stage="sft"]')) == 6
+
+
+def test_data_rows_keeps_the_given_order_matches_indented_keys_and_never_empties_a_box(visit):
+    page = visit("04_cot_sft.html").page
+    pick = "([d, spec]) => JSON.stringify(GM.pickRows(d, spec))"
+    flat = {"a": 1, "  b c": 2, "d": 3}
+    assert page.evaluate(pick, [flat, "d|b c"]) == '{"d":3,"  b c":2}'
+    assert page.evaluate(pick, [flat, "x|y"]) == '{"a":1,"  b c":2,"d":3}'  # none of them: everything, not nothing
+    assert page.evaluate(pick, [flat, ""]) == '{"a":1,"  b c":2,"d":3}'
+    cols = {"SFT": {"r1": 0.1, "r2": 0.2}, "DPO": {"r1": 0.3, "r2": 0.4}}
+    assert page.evaluate(pick, [cols, "r2"]) == '{"SFT":{"r2":0.2},"DPO":{"r2":0.4}}'
+
+
+def test_lesson1_your_run_box_has_a_heading(visit, sandbox):
+    (sandbox / "runs").mkdir()
+    (sandbox / "runs" / "lesson_data.js").write_text(
+        "window.GPT_MINI_RUNS = {pretrain: {'held-out loss after': 0.68}};\n")
+    v = visit("01_model_and_tokenizer.html", root=sandbox / "lessons")
+    heading = v.page.evaluate("""() => { let el = document.querySelector('.run-data[data-stage="pretrain"]');
+        while (el && !/^H[23]$/.test(el.tagName)) { el = el.previousElementSibling; }
+        return el ? el.innerText.trim() : null; }""")
+    assert heading == "Your run"
+    assert v.page.get_attribute(".run-data", "data-state") == "shown"
+
+
+_CUES = """() => Array.from(document.querySelectorAll(SEL)).filter(e => e.clientWidth > 0
+  && !e.closest('details:not([open])')).map(e => {  // a closed answer box keeps a layout but shows nothing
+    const next = e.nextElementSibling, hint = next && next.classList.contains('scroll-hint') ? next : null;
+    const s = getComputedStyle(e);
+    return {over: e.scrollWidth > e.clientWidth + 1 && (s.overflowX === 'auto' || s.overflowX === 'scroll'),
+            cue: e.classList.contains('scroll-cue'), mask: s.webkitMaskImage || s.maskImage,
+            hint: hint ? hint.offsetHeight > 0 && hint.innerText : ''}; })"""
+
+
+def _cues(page, selector):
+    return page.evaluate(_CUES.replace("SEL", repr(selector)))
+
+
+def test_wide_display_math_shows_a_scroll_cue_at_390px_and_fitting_math_does_not(visit):
+    v = visit("05_dpo.html", width=390)
+    assert v.unexpected_errors() == []
+    eqs = _cues(v.page, 'math[display="block"]')
+    wide = [e for e in eqs if e["over"]]
+    fits = [e for e in eqs if not e["over"]]
+    assert wide and fits, "lesson 5 at 390 px should have both wide and fitting display equations"
+    for e in wide:
+        assert e["cue"] and "gradient" in e["mask"] and "scroll" in e["hint"], e
+    for e in fits:
+        assert not e["cue"] and e["mask"] in ("none", "") and not e["hint"], e
+    # scrolled to its end, the fade moves to the left edge
+    v.page.evaluate("""() => { const m = document.querySelector('math.scroll-cue'); m.scrollLeft = m.scrollWidth;
+        m.dispatchEvent(new Event('scroll')); }""")
+    assert v.page.evaluate("document.querySelector('math.scroll-cue').classList.contains('at-end')")
+    # at desktop width the same equations fit, and no cue is left behind
+    desk = visit("05_dpo.html", width=1280)
+    assert all(e["cue"] == e["over"] for e in _cues(desk.page, 'math[display="block"]'))
+    assert desk.page.evaluate("document.querySelectorAll('.scroll-hint').length") == sum(
+        e["over"] for e in _cues(desk.page, 'math[display="block"], .scroll-x, .table-scroll, .wide-table, table'))
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_box_that_scrolls_sideways_at_390px_has_the_cue_and_no_other(visit, name):
+    v = visit(name, width=390)
+    sel = 'math[display="block"], .scroll-x, .table-scroll, .wide-table, table'
+    assert [b for b in _cues(v.page, sel) if b["cue"] != b["over"] or bool(b["hint"]) != b["over"]] == []
+    v.page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")  # every answer
+    v.page.wait_for_timeout(300)
+    assert [b for b in _cues(v.page, sel) if b["cue"] != b["over"] or bool(b["hint"]) != b["over"]] == []
+
+
+def test_a_wide_table_on_a_phone_shows_the_cue(visit, sandbox):
+    (sandbox / "runs").mkdir()
+    (sandbox / "runs" / "lesson_data.js").write_text(
+        "window.GPT_MINI_RUNS = {dpo: {'log every 100 steps (training stream)': [{step: 100, loss: 0.6458,"
+        " 'rewards/margins': 0.0999, 'rewards/accuracies': 0.948, 'logps/chosen': -2.4653, 'logps/rejected': -8.4322,"
+        " abs_logratio: 0.0481}]}};\n")
+    v = visit("05_dpo.html", root=sandbox / "lessons", width=390)
+    box = _cues(v.page, 'div.run-data[data-stage="dpo"] .scroll-x, div.run-data[data-stage="dpo"] table')
+    assert any(b["over"] and b["cue"] and b["hint"] for b in box), box
+
+
+def test_index_lesson_table_is_one_card_per_lesson_on_a_phone(visit):
+    v = visit("index.html", width=390)
+    cells = v.page.eval_on_selector_all(
+        "table.lesson-table tbody td",
+        "ts => ts.map(t => [getComputedStyle(t).display, t.getBoundingClientRect().width])")
+    assert cells and all(d == "block" and w > 300 for d, w in cells), cells

@@ -125,7 +125,9 @@
   var BAR_COLORS = ["#9aa3a8", "#2f6f8f", "#c98a2b", "#6a3d9a"];
   GM.barChart = function (svg, groups, models) {
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
-    var W = 640, H = 270, L = 40, R = 10, T = 28, B = 44;
+    // as wide as the box it sits in (320 to 640 px), so that a phone shows the labels at their real size
+    var avail = svg.parentNode && svg.parentNode.clientWidth;
+    var W = avail ? Math.max(320, Math.min(640, Math.floor(avail))) : 640, H = 270, L = 40, R = 10, T = 28, B = 44;
     svg.setAttribute("viewBox", "0 0 " + W + " " + H);
     svg.setAttribute("width", W);
     svg.setAttribute("height", H);
@@ -148,12 +150,26 @@
         GM.svgEl("text", { x: x0 + j * bw + bw / 2 - 1, y: sy(v) - 3, "text-anchor": "middle", "font-size": 9,
                            fill: "#333" }, svg).textContent = Math.round(100 * v);
       });
-      GM.svgEl("text", { x: L + i * gw + gw / 2, y: H - B + 16, "text-anchor": "middle", "font-size": 11, fill: "#333" },
-               svg).textContent = g.label;
+      // a label wider than its group (about 6 px a character) goes on two lines, split at a space near the middle
+      var label = GM.svgEl("text", { x: L + i * gw + gw / 2, y: H - B + 16, "text-anchor": "middle", "font-size": 11,
+                                     fill: "#333" }, svg);
+      var words = g.label.split(" "), lines = [g.label];
+      if (g.label.length * 6 > gw - 4 && words.length > 1) {
+        var best = 1, half = g.label.length / 2;
+        for (var k = 1; k < words.length; k++) {
+          if (Math.abs(words.slice(0, k).join(" ").length - half) < Math.abs(words.slice(0, best).join(" ").length - half)) { best = k; }
+        }
+        lines = [words.slice(0, best).join(" "), words.slice(best).join(" ")];
+      }
+      lines.forEach(function (line, n) {
+        GM.svgEl("tspan", { x: L + i * gw + gw / 2, dy: n ? 13 : 0 }, label).textContent = line;
+      });
     });
+    var lx = L;
     names.forEach(function (name, j) {
-      GM.svgEl("rect", { x: L + j * 90, y: 6, width: 12, height: 12, fill: BAR_COLORS[j % BAR_COLORS.length] }, svg);
-      GM.svgEl("text", { x: L + j * 90 + 16, y: 16, "font-size": 11, fill: "#333" }, svg).textContent = name;
+      GM.svgEl("rect", { x: lx, y: 6, width: 12, height: 12, fill: BAR_COLORS[j % BAR_COLORS.length] }, svg);
+      GM.svgEl("text", { x: lx + 16, y: 16, "font-size": 11, fill: "#333" }, svg).textContent = name;
+      lx += 30 + 7 * name.length;
     });
   };
 
@@ -252,7 +268,32 @@
     });
     return html + "</tbody></table>";
   }
+  // data-rows="key|key|...": show only these rows of the stage, in this order (keys compared without their
+  // leading spaces); a stage of per-model columns keeps every column and only these rows. If the run has none
+  // of them (an older lesson_data.js), every row is shown rather than an empty box.
+  function pickRows(data, spec) {
+    var want = String(spec || "").split("|").map(function (k) { return k.trim(); }).filter(Boolean);
+    if (!want.length) { return data; }
+    function pick(obj) {
+      var byName = {}, out = {}, n = 0;
+      Object.keys(obj).forEach(function (k) { byName[k.trim()] = k; });
+      want.forEach(function (w) {
+        if (Object.prototype.hasOwnProperty.call(byName, w)) { out[byName[w]] = obj[byName[w]]; n++; }
+      });
+      return n ? out : null;
+    }
+    var keys = Object.keys(data);
+    var columns = keys.length && keys.every(function (k) {
+      var v = data[k]; return v && typeof v === "object" && !Array.isArray(v);
+    });
+    if (!columns) { return pick(data) || data; }
+    var cols = {}, any = false;
+    keys.forEach(function (k) { var c = pick(data[k]); cols[k] = c || {}; if (c) { any = true; } });
+    return any ? cols : data;
+  }
+  GM.pickRows = pickRows;
   GM.renderRunData = function (box, data) {
+    data = pickRows(data, box.getAttribute("data-rows"));
     var keys = Object.keys(data);
     if (keys.length && keys.every(function (k) { var v = data[k]; return v && typeof v === "object" && !Array.isArray(v); })) {
       box.querySelector(".run-data-body").innerHTML = "<div class=\"scroll-x\">" + renderColumns(data) + "</div>";
@@ -325,6 +366,7 @@
           if (missing) { missing.style.display = ""; }
         }
       });
+      GM.markOverflow();  // the tables just drawn may be wider than a phone
     }
     if (window.GPT_MINI_RUNS) { show(); return; }
     var s = document.createElement("script");
@@ -334,9 +376,58 @@
     document.head.appendChild(s);
   };
 
+  // ---- a cue on boxes that scroll sideways (display equations and tables wider than a phone) ----
+  // Such a box gets the class "scroll-cue" (CSS fades its right edge) and, right after it, a small
+  // "scroll sideways" hint; scrolled to the end, it gets "at-end" (the fade moves to the left edge).
+  // Nothing is added to a box whose content fits.
+  var SCROLLERS = 'math[display="block"], .scroll-x, .table-scroll, .wide-table, table';
+  function scrollsX(el) {
+    var o = getComputedStyle(el).overflowX;
+    return (o === "auto" || o === "scroll") && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1;
+  }
+  function updateEnd(el) {
+    el.classList.toggle("at-end", el.scrollLeft + el.clientWidth >= el.scrollWidth - 2);
+  }
+  GM.markOverflow = function () {
+    Array.prototype.forEach.call(document.querySelectorAll(SCROLLERS), function (el) {
+      var next = el.nextElementSibling, hasHint = next && next.classList.contains("scroll-hint");
+      if (scrollsX(el)) {
+        el.classList.add("scroll-cue");
+        updateEnd(el);
+        if (!el.hasAttribute("data-cue-listener")) {
+          el.setAttribute("data-cue-listener", "");
+          el.addEventListener("scroll", function () { updateEnd(el); }, { passive: true });
+        }
+        if (!hasHint) {
+          var hint = document.createElement("span");
+          hint.className = "scroll-hint";
+          hint.setAttribute("aria-hidden", "true");
+          hint.textContent = "scroll sideways \u2192";
+          // right under the box: pull the hint up over the box's own bottom margin
+          hint.style.marginTop = (2 - (parseFloat(getComputedStyle(el).marginBottom) || 0)) + "px";
+          el.parentNode.insertBefore(hint, el.nextSibling);
+        }
+      } else {
+        el.classList.remove("scroll-cue", "at-end");
+        if (hasHint) { next.remove(); }
+      }
+    });
+  };
+  var pending = null;
+  function markSoon() {
+    if (pending) { return; }
+    pending = setTimeout(function () { pending = null; GM.markOverflow(); }, 100);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     GM.loadRunFigures();
     GM.loadRunData();
+    GM.markOverflow();
+    window.addEventListener("load", GM.markOverflow);  // fonts and MathML layout are final by then
+    window.addEventListener("resize", markSoon);
+    document.addEventListener("toggle", markSoon, true);  // an answer box opened: its equations now have a width
+    document.addEventListener("input", markSoon, true);   // a widget redrew its table
+    document.addEventListener("change", markSoon, true);
   });
 
   window.GM = GM;
