@@ -574,7 +574,12 @@ def test_your_run_shows_token_log_ratios_as_chips_and_no_raw_json(visit, sandbox
     assert colours[0].startswith("rgba(47, 143, 70") and colours[2].startswith("rgba(196, 60, 50")
     cells = v.page.eval_on_selector_all(box + " td", "ts => ts.map(t => t.innerText)")
     assert cells and not any("[[" in c or "{" in c or "\"" in c for c in cells), cells
-    assert "a: 1; b: 2, 3" in cells
+    assert "a: 1; b: 2, 3" not in cells  # the box's data-rows leaves out rows lesson 5 does not discuss
+    # a nested value is rendered as words, never as JSON, in a box that shows every row
+    nested = v.page.evaluate("""() => { const box = document.createElement('div');
+        box.innerHTML = '<div class="run-data-body"></div>'; GM.renderRunData(box, {device: 'cpu', extra: {a: 1, b: [2, 3]}});
+        return Array.from(box.querySelectorAll('td')).map(t => t.textContent); }""")
+    assert nested == ["cpu", "a: 1; b: 2, 3"]
 
 
 @pytest.mark.parametrize("figure", ["token_logratios", "beta_sweep", "frontier"])
