@@ -1150,3 +1150,19 @@ def test_index_lesson_table_is_one_card_per_lesson_on_a_phone(visit):
         "table.lesson-table tbody td",
         "ts => ts.map(t => [getComputedStyle(t).display, t.getBoundingClientRect().width])")
     assert cells and all(d == "block" and w > 300 for d, w in cells), cells
+
+
+# Numbers measured in earlier worlds, which the learner's run cannot reproduce (issue 20, defect 4): where a
+# page still quotes one, the same paragraph must say which world it comes from.
+EARLIER_WORLD_NUMBERS = ("0.586", "0.657", "0.649", "0.771", "90.8")
+
+
+@pytest.mark.parametrize("name", [p for p in PAGES if p != "05b_finding_a_world.html"])  # 05b is the earlier worlds' page
+def test_numbers_from_earlier_worlds_are_labelled(name):
+    text = (LESSONS / name).read_text(encoding="utf-8")
+    for block in re.split(r"</p>|</li>|</td>|</summary>", text):
+        plain = re.sub(r"<[^>]+>", " ", block)
+        for number in EARLIER_WORLD_NUMBERS:
+            if re.search(rf"(?<![\d.]){re.escape(number)}(?!\d)", plain):
+                assert re.search(r"first world|world v5|that world|earlier world", plain, re.I), \
+                    f"{name} quotes {number} from an earlier world without saying so: {plain.strip()[:200]}"
