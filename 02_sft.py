@@ -28,6 +28,7 @@ Run it:
     python 02_sft.py              # default, about 4 minutes on a 2-core CPU
     python 02_sft.py --quick      # seconds
     python 02_sft.py --data my_chats.jsonl --init runs/pretrain
+    torchrun --nproc_per_node=2 02_sft.py  # data-parallel (DDP): each process takes --batch-size conversations
 """
 
 import torch
@@ -37,13 +38,14 @@ from gpt_mini.losses import masked_nll
 from gpt_mini.tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------- arguments
-parser = cli.stage_parser(__doc__, "sft", steps=900, batch_size=32, batch_unit="conversations", lr=1e-3, warmup=30,
-                          eval_every=100)
+parser = cli.stage_parser(__doc__, "sft", steps=900, batch_size=32, batch_unit="conversations (per process under DDP)",
+                          lr=1e-3, warmup=30, eval_every=100)
 parser.add_argument("--skip-bad", action="store_true", help="count and skip malformed conversations, don't stop")
 parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
 args = cli.parse(parser, steps=30, batch_size=8, eval_every=15, eval_limit=12)
+rank, world_size, device = runtime.setup_distributed(runtime.pick_device(args.device))
+master = rank == 0  # only rank 0 evaluates, logs and writes
 cli.prepare_out_dir(args.out)
-device = runtime.pick_device(args.device)
 runtime.seed_everything(args.seed)
 
 # ----------------------------------------------------------------------------- load
@@ -51,52 +53,60 @@ enc = load_tokenizer()
 model = checkpoint.model_from_checkpoint(checkpoint.load_init(args.init, ["pretrain"], device), device)
 optimizer = optim.make_optimizer(model, args.lr)
 start_step, resumed = checkpoint.resume_if_asked(args.resume, f"{args.out}/model.pt", "sft", model, optimizer, device)
+ddp_model = runtime.data_parallel(model, world_size)  # the training step's model: gradients averaged over ranks
 
 # ----------------------------------------------------------------------------- data
 train_set = data.encode_conversations(enc, args.data or data.data_path("sft_train.jsonl"), model.config.block_size,
                                       args.skip_bad)
 val_set = data.encode_conversations(enc, data.data_path("sft_val.jsonl"), model.config.block_size)
-print(f"SFT data: {train_set.summary()}; held-out: {val_set.summary()}")
+runtime.print0(f"SFT data: {train_set.summary()}; held-out: {val_set.summary()}")
 pad = data.pad_id(enc)
-before = resumed["before"] if start_step else evaluate.evaluate_chat(model, enc, args.eval_limit, val_set.examples)[0]
+if master:  # the greedy evaluations run on rank 0 only
+    before = resumed["before"] if start_step else evaluate.evaluate_chat(model, enc, args.eval_limit,
+                                                                          val_set.examples)[0]
 
 
 def held_out(step):  # at step 0 the starting model's grades (before), then the held-out assistant loss
     return before if step == 0 else {"assistant_loss": evaluate.assistant_loss(model, enc, val_set.examples)}
 
 
-evaluation = frontier.tracked(held_out, args, model, enc, device)  # --frontier: reward-KL points too
+evaluation = frontier.tracked(held_out, args, model, enc, device) if master else None  # --frontier: reward-KL too
 
 
 # ----------------------------------------------------------------------------- loop
 progress = runlog.Progress(f"{args.out}/metrics.jsonl", args.steps, "sft", args.eval_every, evaluation,
                            evaluate_first=start_step == 0, initial=start_step, line=("loss", "assistant_loss"),
-                           bar=not args.no_progress)
+                           bar=not args.no_progress, master=master)
 model.train()
 for step in range(start_step, args.steps):
-    idx = data.sample_indices(len(train_set.examples), args.batch_size, data.step_generator(args.seed, step))
+    idx = data.batch_indices(len(train_set.examples), args.batch_size, args.seed, step, rank, world_size)
     input_ids, response_mask = data.pad_batch([train_set.examples[i] for i in idx], pad)  # (B, T) each
     input_ids, response_mask = input_ids.to(device), response_mask.to(device)
     lr = optim.lr_at(step, args.steps, args.lr, args.warmup)
     optim.set_lr(optimizer, lr)
     with runtime.autocast(device):
-        logits = model(input_ids)  # (B, T, V)
-    loss = masked_nll(logits, input_ids, response_mask)  # assistant tokens only, shifted by one
+        logits = ddp_model(input_ids)  # (B, T, V)
+    # the mean over the response tokens of all ranks' conversations: under DDP each rank divides by that count
+    num_tokens = runtime.global_mean_divisor(response_mask[:, 1:].sum())  # (targets: shifted by one)
+    loss = masked_nll(logits, input_ids, response_mask, num_tokens)  # assistant tokens only, shifted by one
     optim.check_finite(loss, step)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
-    progress.step(step + 1, input_ids.numel(), {"loss": loss.item(), "lr": lr})
-    if runlog.is_eval_step(step + 1, args.eval_every, args.steps):
+    progress.step(step + 1, runtime.sum_over_ranks(input_ids.numel()),
+                  runtime.mean_over_ranks({"loss": loss.item(), "lr": lr}))
+    if master and runlog.is_eval_step(step + 1, args.eval_every, args.steps):
         checkpoint.save_checkpoint(f"{args.out}/model.pt", model, "sft", step + 1, optimizer,
                                    extra={"args": vars(args), "init": args.init, "before": before})
 progress.close()  # training time ends here; evaluation below is not counted
 
 # ----------------------------------------------------------------------------- evaluate and save
-after, shown = evaluate.evaluate_chat(model, enc, args.eval_limit, val_set.examples)
-progress.log.log({"step": args.steps, "split": "final", **after})
-print("\n" + evaluate.behaviour_table(before, after, "pretrained", "SFT", shown))
-report.finish_stage("sft", args, device, progress.throughput, {
-    "data": train_set.summary(), "metrics": evaluate.summary_metrics(before, after), "before": before, "after": after,
-    "samples": {p: r for p, r in shown.values()}})
+if master:
+    after, shown = evaluate.evaluate_chat(model, enc, args.eval_limit, val_set.examples)
+    progress.log.log({"step": args.steps, "split": "final", **after})
+    print("\n" + evaluate.behaviour_table(before, after, "pretrained", "SFT", shown))
+    report.finish_stage("sft", args, device, progress.throughput, {
+        "world_size": world_size, "data": train_set.summary(), "metrics": evaluate.summary_metrics(before, after),
+        "before": before, "after": after, "samples": {p: r for p, r in shown.values()}})
+runtime.cleanup_distributed()

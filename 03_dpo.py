@@ -40,6 +40,7 @@ Run it:
     python 03_dpo.py --quick
     python 03_dpo.py --data my_pairs.jsonl        # prompt/chosen/rejected, strings or message lists
     python 03_dpo.py --data hh_pairs.json         # a JSON array; chosen/rejected as whole conversations
+    torchrun --nproc_per_node=2 03_dpo.py         # data-parallel (DDP): each process takes --batch-size pairs
 """
 
 import sys
@@ -52,8 +53,8 @@ from gpt_mini.preference import held_out_metrics, held_out_rows, logratio_views,
 from gpt_mini.tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------- arguments
-parser = cli.stage_parser(__doc__, "dpo", steps=400, batch_size=16, batch_unit="pairs", lr=5e-6, warmup=20,
-                          eval_every=100)
+parser = cli.stage_parser(__doc__, "dpo", steps=400, batch_size=16, batch_unit="pairs (per process under DDP)",
+                          lr=5e-6, warmup=20, eval_every=100)
 parser.add_argument("--beta", type=cli.positive_float, nargs="+", default=[layout.DEFAULT_BETA],
                     help="KL strength, > 0; several values run the script once per value (a sweep)")
 parser.add_argument("--loss", default="sigmoid", choices=PREFERENCE_LOSSES, help="DPO's sigmoid, or a variant")
@@ -70,8 +71,9 @@ if args.label_smoothing and args.loss != "sigmoid":
 if len(args.beta) > 1:  # a sweep: this script once per beta, each into its own folder
     sys.exit(sweep.run_sweep(__file__, args.beta))
 beta = args.beta[0]
+rank, world_size, device = runtime.setup_distributed(runtime.pick_device(args.device))
+master = rank == 0  # only rank 0 evaluates, logs and writes
 out_dir = cli.prepare_out_dir(layout.beta_dir(args.out, beta))
-device = runtime.pick_device(args.device)
 runtime.seed_everything(args.seed)
 
 # ----------------------------------------------------------------------------- load: one checkpoint, two models
@@ -81,20 +83,22 @@ policy = checkpoint.model_from_checkpoint(sft_state, device)
 reference = checkpoint.model_from_checkpoint(sft_state, device)
 reference.eval().requires_grad_(False)  # frozen: never trained, never in train mode
 optimizer = optim.make_optimizer(policy, args.lr, weight_decay=0.0)
+ddp_policy = runtime.data_parallel(policy, world_size)  # the training step's policy: gradients averaged over ranks
 
 # ----------------------------------------------------------------------------- data
 train_set = data.encode_pairs(enc, args.data or data.data_path("dpo_train.jsonl"), policy.config.block_size)
 val_set = data.encode_pairs(enc, data.data_path("dpo_val.jsonl"), policy.config.block_size,
                            limit=args.eval_limit and 4 * args.eval_limit)  # --eval-limit N: N of each kind
-print(f"pairs: {train_set.summary()}; held-out: {val_set.summary()}")
+runtime.print0(f"pairs: {train_set.summary()}; held-out: {val_set.summary()}")
 pad = data.pad_id(enc)
 # The reference is frozen, so its log-probs are fixed numbers: compute them once. Each is computed at the
 # precision its policy pass runs at (bf16 autocast on CUDA in the loop, fp32 in the held-out metrics),
-# so that at step 0, where policy = reference, the two agree.
+# so that at step 0, where policy = reference, the two agree. Under DDP the ranks share the work.
 with runtime.autocast(device):
-    ref_chosen_all, ref_rejected_all, _ = score_pairs(reference, train_set.examples, pad)
-val_ref = score_pairs(reference, val_set.examples, pad)
-before, _ = evaluate.evaluate_chat(reference, enc, args.eval_limit)  # the SFT model's replies, graded
+    ref_chosen_all, ref_rejected_all, _ = score_pairs(reference, train_set.examples, pad, split_over_ranks=True)
+if master:  # the held-out metrics and the greedy evaluations run on rank 0 only
+    val_ref = score_pairs(reference, val_set.examples, pad)
+    before, _ = evaluate.evaluate_chat(reference, enc, args.eval_limit)  # the SFT model's replies, graded
 
 
 def held_out(step):
@@ -102,23 +106,24 @@ def held_out(step):
                             args.simpo_gamma)
 
 
-evaluation = frontier.tracked(held_out, args, policy, enc, device)  # --frontier: reward-KL points too
+evaluation = frontier.tracked(held_out, args, policy, enc, device) if master else None  # --frontier: reward-KL too
 
 
 # ----------------------------------------------------------------------------- loop
 progress = runlog.Progress(f"{out_dir}/metrics.jsonl", args.steps, f"dpo beta={beta:g}", args.eval_every, evaluation,
-                           log_every=None, average=True, evaluate_first=True, bar=not args.no_progress, line=(
+                           log_every=None, average=True, evaluate_first=True, bar=not args.no_progress, master=master,
+                           line=(
                                "loss", "rewards/margins", "rewards/accuracies", "eval/loss", "eval/rewards/margins",
                                "eval/rewards/accuracies", "eval/kl"))
 policy.train()
 for step in range(args.steps):
-    idx = data.sample_indices(len(train_set.examples), args.batch_size, data.step_generator(args.seed, step))
+    idx = data.batch_indices(len(train_set.examples), args.batch_size, args.seed, step, rank, world_size)
     input_ids, response_mask, lengths = data.pair_batch([train_set.examples[i] for i in idx], pad)  # (2B, T)
     input_ids, response_mask = input_ids.to(device), response_mask.to(device)
     chosen_lengths, rejected_lengths = lengths.to(device).chunk(2)  # (B,) each
     optim.set_lr(optimizer, optim.lr_at(step, args.steps, args.lr, args.warmup))
     with runtime.autocast(device):  # one forward for chosen and rejected together
-        policy_chosen_logps, policy_rejected_logps, _ = pair_logps(policy, input_ids, response_mask)  # (B,) sums
+        policy_chosen_logps, policy_rejected_logps, _ = pair_logps(ddp_policy, input_ids, response_mask)  # (B,) sums
     if args.live_reference:
         with torch.no_grad(), runtime.autocast(device):
             ref_chosen_logps, ref_rejected_logps, _ = pair_logps(reference, input_ids, response_mask)
@@ -131,17 +136,18 @@ for step in range(args.steps):
         loss, chosen_rewards, rejected_rewards = preference_loss(
             args.loss, policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta,
             args.label_smoothing, chosen_lengths, rejected_lengths, args.simpo_gamma)
-    if args.rpo_alpha:  # RPO (Pang et al. 2024): keep the chosen response likely
-        loss = loss + args.rpo_alpha * chosen_nll(policy_chosen_logps, chosen_lengths)
+    if args.rpo_alpha:  # RPO (Pang et al. 2024): keep the chosen response likely; a token mean over all ranks
+        loss = loss + args.rpo_alpha * chosen_nll(policy_chosen_logps, chosen_lengths,
+                                                  runtime.global_mean_divisor(chosen_lengths.sum()))
     optim.check_finite(loss, step)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
     optimizer.step()
-    progress.step(step + 1, input_ids.numel(), train_metrics(
+    progress.step(step + 1, runtime.sum_over_ranks(input_ids.numel()), runtime.mean_over_ranks(train_metrics(
         loss, chosen_rewards, rejected_rewards, policy_chosen_logps, policy_rejected_logps,
-        ref_chosen_logps, ref_rejected_logps, lengths))
-    if runlog.is_eval_step(step + 1, args.eval_every, args.steps):
+        ref_chosen_logps, ref_rejected_logps, lengths, runtime.global_mean_divisor(lengths.sum()))))
+    if master and runlog.is_eval_step(step + 1, args.eval_every, args.steps):
         checkpoint.save_checkpoint(f"{out_dir}/model.pt", policy, "dpo", step + 1,
                                    extra={"args": vars(args), "beta": beta, "init": args.init})
 progress.close()  # training time ends here; evaluation below is not counted
@@ -149,13 +155,15 @@ progress.close()  # training time ends here; evaluation below is not counted
 assert all(torch.equal(p, sft_state["model"][n]) for n, p in reference.state_dict().items()), "reference changed"
 
 # ----------------------------------------------------------------------------- evaluate and save
-after, shown = evaluate.evaluate_chat(policy, enc, args.eval_limit)
-progress.log.log({"step": args.steps, "split": "final", **after})
-print(f"\n[beta {beta:g}] " + evaluate.behaviour_table(before, after, "SFT", "DPO", shown))
-views = logratio_views(policy, reference, val_set.examples, pad, enc)  # where the change sits (lesson 5)
-report.finish_stage("dpo", args, device, progress.throughput, out=out_dir, beta=beta, numbers={
-    "beta": beta, "loss_type": args.loss, "label_smoothing": args.label_smoothing, "rpo_alpha": args.rpo_alpha,
-    "lr": args.lr, "pairs_per_s": args.steps * args.batch_size / progress.throughput.elapsed,
-    "data": train_set.summary(), "held_out": progress.last_eval, "before": before, "after": after,
-    "metrics": {**evaluate.summary_metrics(before, after), **held_out_rows(progress.first_eval, progress.last_eval)},
-    "samples": {p: r for p, r in shown.values()}, "token_logratios": views})
+if master:
+    after, shown = evaluate.evaluate_chat(policy, enc, args.eval_limit)
+    progress.log.log({"step": args.steps, "split": "final", **after})
+    print(f"\n[beta {beta:g}] " + evaluate.behaviour_table(before, after, "SFT", "DPO", shown))
+    views = logratio_views(policy, reference, val_set.examples, pad, enc)  # where the change sits (lesson 5)
+    report.finish_stage("dpo", args, device, progress.throughput, out=out_dir, beta=beta, numbers={
+        "beta": beta, "loss_type": args.loss, "label_smoothing": args.label_smoothing, "rpo_alpha": args.rpo_alpha,
+        "lr": args.lr, "pairs_per_s": args.steps * args.batch_size * world_size / progress.throughput.elapsed,
+        "world_size": world_size, "data": train_set.summary(), "held_out": progress.last_eval, "before": before,
+        "after": after, "samples": {p: r for p, r in shown.values()}, "token_logratios": views, "metrics": {
+            **evaluate.summary_metrics(before, after), **held_out_rows(progress.first_eval, progress.last_eval)}})
+runtime.cleanup_distributed()

@@ -449,3 +449,12 @@ def step_generator(seed, step, rank=0):
 def sample_indices(n, batch_size, generator):
     """batch_size example indices drawn uniformly (with replacement across steps)."""
     return torch.randint(n, (batch_size,), generator=generator).tolist()
+
+
+def batch_indices(n, batch_size, seed, step, rank=0, world_size=1):
+    """This rank's batch_size example indices of a step (out of n examples). The step's global batch, batch_size *
+    world_size indices, depends only on (seed, step), and rank r takes its r-th contiguous slice of it: N ranks
+    of B examples together draw exactly what one process with N * B draws, and a resumed run sees the same
+    batches again. One process: sample_indices(n, batch_size, step_generator(seed, step))."""
+    step_batch = sample_indices(n, batch_size * world_size, step_generator(seed, step))
+    return step_batch[rank * batch_size:(rank + 1) * batch_size]

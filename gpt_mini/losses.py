@@ -25,7 +25,7 @@ PREFERENCE_LOSSES = ("sigmoid", "ipo", "hinge", "simpo", "orpo")  # the values o
 # SFT
 
 
-def masked_nll(logits, input_ids, response_mask):
+def masked_nll(logits, input_ids, response_mask, num_tokens=None):
     """
     Mean over response tokens of -log p(token | everything before it).
 
@@ -33,9 +33,12 @@ def masked_nll(logits, input_ids, response_mask):
     Token-level mean over the whole batch: every response token weighs the
     same, so a long answer counts more than a short one. Prompt and pad
     positions are not scored at all (changing them changes nothing).
+    num_tokens: what the sum is divided by; by default this batch's scored tokens
+    (under DDP, 02_sft.py passes runtime.global_mean_divisor of them: the global batch's mean).
     """
     per_token_logps, target_mask = response_token_logps(logits, input_ids, response_mask)  # (B, T-1)
-    num_tokens = target_mask.sum().clamp(min=1)  # guard an all-prompt batch: loss 0, not NaN
+    if num_tokens is None:
+        num_tokens = target_mask.sum().clamp(min=1)  # guard an all-prompt batch: loss 0, not NaN
     return -per_token_logps.sum() / num_tokens
 
 # -----------------------------------------------------------------------------
@@ -157,16 +160,19 @@ def preference_loss(loss_type, policy_chosen_logps, policy_rejected_logps, ref_c
     return dpo_loss(*logps, beta)
 
 
-def chosen_nll(policy_chosen_logps, chosen_lengths):
+def chosen_nll(policy_chosen_logps, chosen_lengths, num_tokens=None):
     """
     Per-token NLL of the chosen responses: the extra term of RPO
     (Pang et al. 2024, Iterative Reasoning Preference Optimization):
         loss = dpo_loss + rpo_alpha * chosen_nll
     policy_chosen_logps (B,) summed log-probs, chosen_lengths (B,) token counts.
     Token-level mean over the batch (total NLL / total tokens), like a
-    cross-entropy over all chosen tokens at once.
+    cross-entropy over all chosen tokens at once. num_tokens: the divisor, by default
+    chosen_lengths' sum (under DDP: runtime.global_mean_divisor of it).
     """
-    return -policy_chosen_logps.sum() / chosen_lengths.sum().clamp(min=1)
+    if num_tokens is None:
+        num_tokens = chosen_lengths.sum().clamp(min=1)
+    return -policy_chosen_logps.sum() / num_tokens
 
 
 def preference_metrics(chosen_rewards, rejected_rewards):
@@ -226,7 +232,7 @@ def kl_k3(logps, ref_logps):
     return torch.exp(log_ratio) - log_ratio - 1.0
 
 
-def policy_gradient_loss(logps, old_logps, ref_logps, advantages, mask, clip_eps=0.2, kl_coef=0.02):
+def policy_gradient_loss(logps, old_logps, ref_logps, advantages, mask, clip_eps=0.2, kl_coef=0.02, num_tokens=None):
     """
     GRPO objective (Shao et al. 2024, DeepSeekMath Eq. 3), as a loss to minimise.
 
@@ -237,6 +243,8 @@ def policy_gradient_loss(logps, old_logps, ref_logps, advantages, mask, clip_eps
                 only if kl_coef == 0 (then stats["kl"] is 0.0)
     advantages: (N,)   one advantage per sequence, broadcast over its tokens
     mask:       (N, L) 1 on completion tokens that count, 0 elsewhere
+    num_tokens: the divisor of the loss and the stats, by default mask's count of tokens
+                (under DDP: runtime.global_mean_divisor of it, the global batch's token mean)
     returns (loss scalar, stats dict of floats: clip_fraction, kl, ratio_mean)
 
     per token:  ratio = exp(logp - old_logp)
@@ -249,7 +257,8 @@ def policy_gradient_loss(logps, old_logps, ref_logps, advantages, mask, clip_eps
     At ratio 1 and kl_coef 0 the gradient is -A * grad(logp) / N_tokens.
     """
     valid = mask.bool()                                   # (N, L)
-    num_tokens = valid.sum().clamp(min=1)
+    if num_tokens is None:
+        num_tokens = valid.sum().clamp(min=1)
     adv = advantages.float().unsqueeze(1)                 # (N, 1) broadcast over tokens
     zero = torch.zeros_like(logps)
 

@@ -202,6 +202,8 @@ class GPT(nn.Module):
         (the stop token is kept); rows that stopped are padded with their stop
         token. Returns the new tokens only, (B, T_new). use_cache=False recomputes
         the whole prefix each step: same numbers, kept for tests and the benchmark.
+        generator: one torch.Generator for the whole block, or a list of B, one per row
+        (sampling.SampleStreams: then a row's tokens do not depend on the rows beside it).
         """
         B, T = idx.size()
         max_new_tokens = min(max_new_tokens, self.config.block_size - T)
@@ -222,7 +224,10 @@ class GPT(nn.Module):
                     kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
                     logits = logits.masked_fill(logits < kth, float("-inf"))
                 probs = F.softmax(logits, dim=-1)
-                next_id = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                if isinstance(generator, (list, tuple)):  # each row draws from its own stream
+                    next_id = torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, generator)])
+                else:
+                    next_id = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             if new:  # a finished row repeats its stop token
                 next_id = torch.where(done, new[-1], next_id)
             new.append(next_id)

@@ -14,7 +14,7 @@ from .data import pair_batch
 from .evaluate import before_after_rows
 from .logprobs import response_token_logps, sequence_logps, shift_by_one
 from .losses import preference_loss, preference_metrics
-from .runtime import evaluation
+from .runtime import evaluation, gather_round_robin, split_round_robin
 
 
 def pair_logps(model, input_ids, response_mask):
@@ -26,42 +26,49 @@ def pair_logps(model, input_ids, response_mask):
 
 
 @evaluation
-def score_pairs(model, examples, pad_id, batch_size=64, kl_to=None):
+def score_pairs(model, examples, pad_id, batch_size=64, kl_to=None, split_over_ranks=False):
     """Summed response log-probs of every pair under model -> (chosen (N,), rejected (N,), lengths (2, N)).
 
     Used once before training to cache the frozen reference's log-probs, and for
     the held-out evaluation. With kl_to=reference, the same pass also gives a 4th value:
     the token KL(model || reference) (token_kl), averaged over the batches.
+    split_over_ranks=True (the cache, under DDP: every rank calls it; not with kl_to): each rank scores every
+    world_size-th batch and all of them get every batch back, so the cache costs 1/N of the work
+    and holds the very numbers one process computes (the same batches, so the same padding).
     """
     device = next(model.parameters()).device
-    chosen, rejected, lengths, kls = [], [], [], []
-    for i in range(0, len(examples), batch_size):
+    batch_starts = list(range(0, len(examples), batch_size))
+    scored, kls = [], []
+    for i in split_round_robin(batch_starts) if split_over_ranks else batch_starts:
         input_ids, mask, counts = pair_batch(examples[i:i + batch_size], pad_id)
         input_ids, mask = input_ids.to(device), mask.to(device)
         c, r, logits = pair_logps(model, input_ids, mask)
-        chosen.append(c.float().cpu())
-        rejected.append(r.float().cpu())
-        lengths.append(counts.view(2, -1))
+        scored.append((c.float().cpu(), r.float().cpu(), counts.view(2, -1)))
         if kl_to is not None:
             kls.append(token_kl(logits, kl_to(input_ids), input_ids, mask))
+    if split_over_ranks:
+        scored = gather_round_robin(scored)
+    chosen, rejected, lengths = zip(*scored)
     scores = torch.cat(chosen), torch.cat(rejected), torch.cat(lengths, dim=1)
     return scores if kl_to is None else (*scores, torch.stack(kls).mean().item())
 
 
-def abs_logratio(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths):
+def abs_logratio(policy_chosen, policy_rejected, ref_chosen, ref_rejected, lengths, num_tokens=None):
     """Mean |log pi - log ref| per response token, over chosen and rejected sums: a cheap sign that the policy
-    moved, available on every training batch. (How far it moved is the token KL, token_kl, on held-out pairs.)"""
+    moved, available on every training batch. (How far it moved is the token KL, token_kl, on held-out pairs.)
+    num_tokens: the divisor, by default the sum of lengths (under DDP: runtime.global_mean_divisor of it)."""
     moved = (policy_chosen - ref_chosen).abs().sum() + (policy_rejected - ref_rejected).abs().sum()
-    return (moved / lengths.sum()).item()
+    return (moved / (lengths.sum() if num_tokens is None else num_tokens)).item()
 
 
 def train_metrics(loss, chosen_rewards, rejected_rewards, policy_chosen_logps, policy_rejected_logps,
-                  ref_chosen_logps, ref_rejected_logps, lengths):
-    """What 03_dpo.py logs for one training batch, with TRL's names: loss, rewards/..., logps/..., abs_logratio."""
+                  ref_chosen_logps, ref_rejected_logps, lengths, num_tokens=None):
+    """What 03_dpo.py logs for one training batch, with TRL's names: loss, rewards/..., logps/..., abs_logratio
+    (num_tokens: its divisor, see abs_logratio)."""
     return {"loss": loss.item(), **preference_metrics(chosen_rewards, rejected_rewards),
             "logps/chosen": policy_chosen_logps.mean().item(), "logps/rejected": policy_rejected_logps.mean().item(),
             "abs_logratio": abs_logratio(policy_chosen_logps.detach(), policy_rejected_logps.detach(),
-                                         ref_chosen_logps, ref_rejected_logps, lengths)}
+                                         ref_chosen_logps, ref_rejected_logps, lengths, num_tokens)}
 
 
 def held_out_metrics(policy, reference, examples, ref_scores, pad_id, beta, loss_type="sigmoid", label_smoothing=0.0,

@@ -8,6 +8,7 @@ and prompts of one length can share a KV cache and one forward per new token.
 
 import collections
 
+import numpy as np
 import torch
 
 from .runtime import evaluation
@@ -30,7 +31,8 @@ def generate_ids(model, prompt_ids, max_new_tokens, temperature=0.0, stop_tokens
     """list of prompt id lists -> list of generated id lists (stop token removed).
 
     With return_finished, also a list of bools: did the row emit a stop token
-    (rather than run out of max_new_tokens)?
+    (rather than run out of max_new_tokens)? generator: one torch.Generator, or one per
+    prompt (a list, SampleStreams.for_step), each row then sampling from its own.
     """
     device = next(model.parameters()).device
     out, finished = [None] * len(prompt_ids), [False] * len(prompt_ids)
@@ -38,8 +40,9 @@ def generate_ids(model, prompt_ids, max_new_tokens, temperature=0.0, stop_tokens
         for start in range(0, len(idxs), batch_size):
             chunk = idxs[start:start + batch_size]
             x = torch.tensor([prompt_ids[i] for i in chunk], dtype=torch.long, device=device)
+            rows_generator = [generator[i] for i in chunk] if isinstance(generator, list) else generator
             new = model.generate(x, max_new_tokens, temperature=temperature, top_k=top_k,
-                                 stop_tokens=stop_tokens, generator=generator).tolist()
+                                 stop_tokens=stop_tokens, generator=rows_generator).tolist()
             for i, row in zip(chunk, new):
                 cut = next((j for j, t in enumerate(row) if t in stop_tokens), len(row))
                 out[i], finished[i] = row[:cut], cut < len(row)
@@ -66,3 +69,27 @@ def chat_replies(model, enc, prompts, max_new_tokens=64, temperature=0.0, genera
                                  stop_tokens=(end,), generator=generator, return_finished=True)
     replies = [enc.decode(ids) for ids in new]
     return (replies, finished) if return_finished else replies
+
+
+class SampleStreams:
+    """The random streams the RL loop samples its completions with.
+
+    A plain run (python 04_rlvr.py): one stream for the whole run, seeded once, as it always was.
+    Under torchrun (per_sample=True, any number of ranks): one stream per sample, seeded by (seed, step,
+    the sample's index in the step's global batch) only. Then a sample's tokens do not depend on which rank
+    draws it, nor on the rows batched beside it: N ranks with P/N prompts each draw exactly the samples one
+    process with P prompts draws (up to float noise in the forward passes), so the RL run is the same at any N.
+    """
+
+    def __init__(self, seed, device, per_sample):
+        self.seed, self.device, self.per_sample = seed, device, per_sample
+        self.run_stream = None if per_sample else torch.Generator(device=device).manual_seed(seed)
+
+    def for_step(self, step, first_index, count):
+        """The generator argument of generate_ids for a rank's count samples of a step, the first of them
+        number first_index of the step's global batch."""
+        if not self.per_sample:
+            return self.run_stream
+        return [torch.Generator(device=self.device).manual_seed(
+            int(np.random.SeedSequence([self.seed, step, i]).generate_state(1)[0]))
+            for i in range(first_index, first_index + count)]
