@@ -577,7 +577,8 @@ def test_your_run_shows_token_log_ratios_as_chips_and_no_raw_json(visit, sandbox
     assert "a: 1; b: 2, 3" not in cells  # the box's data-rows leaves out rows lesson 5 does not discuss
     # a nested value is rendered as words, never as JSON, in a box that shows every row
     nested = v.page.evaluate("""() => { const box = document.createElement('div');
-        box.innerHTML = '<div class="run-data-body"></div>'; GM.renderRunData(box, {device: 'cpu', extra: {a: 1, b: [2, 3]}});
+        box.innerHTML = '<div class="run-data-body"></div>';
+        GM.renderRunData(box, {device: 'cpu', extra: {a: 1, b: [2, 3]}});
         return Array.from(box.querySelectorAll('td')).map(t => t.textContent); }""")
     assert nested == ["cpu", "a: 1; b: 2, 3"]
 
@@ -1157,7 +1158,8 @@ def test_index_lesson_table_is_one_card_per_lesson_on_a_phone(visit):
 EARLIER_WORLD_NUMBERS = ("0.586", "0.657", "0.649", "0.771", "90.8")
 
 
-@pytest.mark.parametrize("name", [p for p in PAGES if p != "05b_finding_a_world.html"])  # 05b is the earlier worlds' page
+# 05b is the page about the earlier worlds, so it is left out
+@pytest.mark.parametrize("name", [p for p in PAGES if p != "05b_finding_a_world.html"])
 def test_numbers_from_earlier_worlds_are_labelled(name):
     text = (LESSONS / name).read_text(encoding="utf-8")
     for block in re.split(r"</p>|</li>|</td>|</summary>", text):
