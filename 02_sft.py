@@ -80,22 +80,26 @@ progress = runlog.Progress(f"{args.out}/metrics.jsonl", args.steps, "sft", args.
 model.train()
 for step in range(start_step, args.steps):
     idx = data.batch_indices(len(train_set.examples), args.batch_size, args.seed, step, rank, world_size)
-    input_ids, response_mask = data.pad_batch([train_set.examples[i] for i in idx], pad)  # (B, T) each
-    input_ids, response_mask = input_ids.to(device), response_mask.to(device)
+    batch = [train_set.examples[i] for i in idx]
     lr = optim.lr_at(step, args.steps, args.lr, args.warmup)
     optim.set_lr(optimizer, lr)
-    with runtime.autocast(device):
-        logits = ddp_model(input_ids)  # (B, T, V)
     # the mean over the response tokens of all ranks' conversations: under DDP each rank divides by that count
-    num_tokens = runtime.global_mean_divisor(response_mask[:, 1:].sum())  # (targets: shifted by one)
-    loss = masked_nll(logits, input_ids, response_mask, num_tokens)  # assistant tokens only, shifted by one
-    optim.check_finite(loss, step)
+    num_tokens = runtime.global_mean_divisor(torch.tensor(sum(sum(e["mask"][1:]) for e in batch)))  # shifted
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss, tokens = torch.zeros(()), 0  # the step's loss and positions computed, summed over micro-batches
+    micro_batches = data.pad_batches_by_length(batch, pad)  # short and long conversations apart: less padding
+    for i, (input_ids, response_mask) in enumerate(micro_batches):  # (b, t) each, b and t per micro-batch
+        input_ids, response_mask = input_ids.to(device), response_mask.to(device)
+        with runtime.sync_gradients(ddp_model, i == len(micro_batches) - 1):  # DDP: average on the last one
+            with runtime.autocast(device):
+                logits = ddp_model(input_ids)  # (b, t, V)
+            micro_loss = masked_nll(logits, input_ids, response_mask, num_tokens)  # sums to the batch's mean
+            micro_loss.backward()  # gradients add up over the micro-batches
+        loss, tokens = loss + micro_loss.detach().cpu(), tokens + input_ids.numel()
+    optim.check_finite(loss, step)
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
-    progress.step(step + 1, runtime.sum_over_ranks(input_ids.numel()),
-                  runtime.mean_over_ranks({"loss": loss.item(), "lr": lr}))
+    progress.step(step + 1, runtime.sum_over_ranks(tokens), runtime.mean_over_ranks({"loss": loss.item(), "lr": lr}))
     if master and runlog.is_eval_step(step + 1, args.eval_every, args.steps):
         checkpoint.save_checkpoint(f"{args.out}/model.pt", model, "sft", step + 1, optimizer,
                                    extra={"args": vars(args), "init": args.init, "before": before})

@@ -49,7 +49,14 @@ import torch
 
 from gpt_mini import checkpoint, cli, data, evaluate, frontier, layout, optim, report, runlog, runtime, sweep
 from gpt_mini.losses import PREFERENCE_LOSSES, chosen_nll, dpo_loss, preference_loss
-from gpt_mini.preference import held_out_metrics, held_out_rows, logratio_views, pair_logps, score_pairs, train_metrics
+from gpt_mini.preference import (
+    held_out_metrics,
+    held_out_rows,
+    logratio_views,
+    pair_logps_by_length,
+    score_pairs,
+    train_metrics,
+)
 from gpt_mini.tokenizer import load_tokenizer
 
 # ----------------------------------------------------------------------------- arguments
@@ -122,11 +129,11 @@ for step in range(args.steps):
     input_ids, response_mask = input_ids.to(device), response_mask.to(device)
     chosen_lengths, rejected_lengths = lengths.to(device).chunk(2)  # (B,) each
     optim.set_lr(optimizer, optim.lr_at(step, args.steps, args.lr, args.warmup))
-    with runtime.autocast(device):  # one forward for chosen and rejected together
-        policy_chosen_logps, policy_rejected_logps, _ = pair_logps(ddp_policy, input_ids, response_mask)  # (B,) sums
+    with runtime.autocast(device):  # chosen and rejected rows together, grouped by length (less padding)
+        policy_chosen_logps, policy_rejected_logps = pair_logps_by_length(ddp_policy, input_ids, response_mask)
     if args.live_reference:
         with torch.no_grad(), runtime.autocast(device):
-            ref_chosen_logps, ref_rejected_logps, _ = pair_logps(reference, input_ids, response_mask)
+            ref_chosen_logps, ref_rejected_logps = pair_logps_by_length(reference, input_ids, response_mask)
     else:
         ref_chosen_logps, ref_rejected_logps = ref_chosen_all[idx].to(device), ref_rejected_all[idx].to(device)
     if args.loss == "sigmoid" and not args.label_smoothing:  # the DPO loss, Eq. 7 of the paper: the default

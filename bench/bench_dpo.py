@@ -11,7 +11,9 @@ data/dpo_train.jsonl, tokenised by our tokenizer and chat template
 time (TRL with train_sampling_strategy="sequential").
 
 Ours, one step, as in 03_dpo.py: pair_batch (chosen rows over rejected rows),
-one forward for both (pair_logps), reference log-probs read from a cache filled
+the rows grouped by length and each group run trimmed to its longest row
+(pair_logps_by_length; --padded: one forward over the whole padded block,
+pair_logps, as before that change), reference log-probs read from a cache filled
 once before training (score_pairs), dpo_loss (sigmoid, beta 0.1), backward,
 clip at 1.0, AdamW step, the per-step metrics as python floats.
 
@@ -55,7 +57,7 @@ from common import machine, ratio_line, script_defaults, table
 from gpt_mini import data, optim
 from gpt_mini.losses import dpo_loss, preference_metrics
 from gpt_mini.model import GPT, GPTConfig
-from gpt_mini.preference import pair_logps, score_pairs
+from gpt_mini.preference import pair_logps, pair_logps_by_length, score_pairs
 from gpt_mini.tokenizer import BOS, END, PAD, load_tokenizer
 
 SHAPE = {"block_size": 256, "n_layer": 4, "n_head": 6, "n_embd": 192}
@@ -82,6 +84,8 @@ parser.add_argument("--seed", type=int, default=0, help="seed of the weights and
 parser.add_argument("--trl-defaults", action="store_true",
                     help="leave TRL's gradient_checkpointing and bf16 at their defaults (True) "
                          "instead of switching them off")
+parser.add_argument("--padded", action="store_true",
+                    help="time our step as before length grouping: one forward over the whole padded block")
 parser.add_argument("--quick", action="store_true", help="smoke run: tiny model, few steps")
 args = parser.parse_args()
 if args.quick:
@@ -124,7 +128,10 @@ def our_step():
     idx = list(range(start, start + args.batch_size))
     ours_state["step"] += 1
     input_ids, response_mask, _ = data.pair_batch([examples[i] for i in idx], pad)
-    policy_chosen, policy_rejected, _ = pair_logps(policy, input_ids, response_mask)
+    if args.padded:  # as before length grouping: one forward over the whole padded block
+        policy_chosen, policy_rejected, _ = pair_logps(policy, input_ids, response_mask)
+    else:  # as 03_dpo.py: rows grouped by length, each group trimmed to its longest row
+        policy_chosen, policy_rejected = pair_logps_by_length(policy, input_ids, response_mask)
     loss, chosen_rewards, rejected_rewards = dpo_loss(
         policy_chosen, policy_rejected, ref_chosen_all[idx], ref_rejected_all[idx], args.beta)
     optimizer.zero_grad(set_to_none=True)

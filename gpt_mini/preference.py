@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from .data import pair_batch
 from .evaluate import before_after_rows
-from .logprobs import response_token_logps, sequence_logps, shift_by_one
+from .logprobs import response_token_logps, response_token_logps_by_length, sequence_logps, shift_by_one
 from .losses import preference_loss, preference_metrics
 from .runtime import evaluation, gather_round_robin, split_round_robin
 
@@ -23,6 +23,17 @@ def pair_logps(model, input_ids, response_mask):
     logps = sequence_logps(logits, input_ids, response_mask)  # (2B,) sums over response tokens
     chosen_logps, rejected_logps = logps.chunk(2)
     return chosen_logps, rejected_logps, logits
+
+
+def pair_logps_by_length(model, input_ids, response_mask, max_groups=3):
+    """pair_logps without paying for padding: (2B, T) block -> chosen logps (B,), rejected logps (B,).
+
+    A pair's rows are padded to the longest of all 2B (a prompt of 11 to 32 tokens and a reply of 3 to 30:
+    about a third of a training block is padding); logprobs.response_token_logps_by_length runs the rows in
+    groups of similar length, and the sums are pair_logps's up to floating-point order."""
+    per_token_logps, _ = response_token_logps_by_length(model, input_ids, response_mask, max_groups)  # (2B, T-1)
+    chosen_logps, rejected_logps = per_token_logps.sum(dim=1).chunk(2)  # (B,) each
+    return chosen_logps, rejected_logps
 
 
 @evaluation
