@@ -43,7 +43,7 @@ Run it:
 import torch
 
 from gpt_mini import checkpoint, cli, data, evaluate, frontier, layout, optim, report, runlog, runtime, sampling
-from gpt_mini.logprobs import prompt_reply_batch, response_token_logps_by_length
+from gpt_mini.logprobs import prompt_reply_batch, response_token_logps
 from gpt_mini.losses import group_advantages, policy_gradient_loss
 from gpt_mini.rewards import SOURCES, load_prompts, make_reward, rlvr_metrics
 from gpt_mini.sampling import generate_ids
@@ -128,13 +128,14 @@ for step in range(args.steps):
     input_ids, mask = prompt_reply_batch(prompt_ids, actions, pad)  # (N, T): prompt + actions, mask on actions
     input_ids, mask = input_ids.to(device), mask.to(device)
     with torch.no_grad(), runtime.autocast(device):  # as the policy's pass below: equal at step 0
-        ref_logps, _ = response_token_logps_by_length(reference, input_ids, mask)    # (N, T-1), grouped by length
+        ref_logps, _ = response_token_logps(reference(input_ids), input_ids, mask)    # (N, T-1)
     # 4. a few clipped policy-gradient steps on this batch, a token mean over all ranks' samples
     num_tokens = runtime.global_mean_divisor(mask[:, 1:].sum())  # the actions (mask shifted by one)
     optim.set_lr(optimizer, optim.lr_at(step, args.steps, args.lr, args.warmup, min_lr_ratio=1.0))
     for epoch in range(args.inner_epochs):
-        with runtime.autocast(device):  # rows of similar length together: less padding
-            logps, action_mask = response_token_logps_by_length(ddp_policy, input_ids, mask)  # (N, T-1)
+        with runtime.autocast(device):
+            logits = ddp_policy(input_ids)
+        logps, action_mask = response_token_logps(logits, input_ids, mask)           # (N, T-1)
         if epoch == 0:  # the policy has not moved yet: it *is* the sampling policy (ratio 1)
             old_logps = logps.detach()
         loss, stats = policy_gradient_loss(logps, old_logps, ref_logps, advantages, action_mask,
