@@ -10,7 +10,7 @@ backward, clip, optimizer step). The two models alternate block by block, and a
 large fp32 matmul is timed in between as this machine's compute ceiling, so
 every repeat gives two ratios measured under the same load:
 
-    speed ratio      = (our tokens/s) / (GPT-2 tokens/s)        goal >= 1.0
+    speed ratio      = (our tokens/s) / (GPT-2 tokens/s)        goal >= 1.4
     percent of peak  = (our model GFLOP/s) / (matmul GFLOP/s)  goal >= 70 %
 
 Model FLOPs per trained token (PaLM, Chowdhery et al. 2022, appendix B):
@@ -159,7 +159,7 @@ rows.append([f"fp32 matmul {args.peak_size}^3 (peak)", "", f"{statistics.median(
 print()
 print(table(["training step (fwd+bwd+AdamW)", "tokens/s", "GFLOP/s", "of peak"], rows))
 print(f"\nFLOPs/token = 6*N + 12*L*C*T = 6*{n_matmul:,} + {12 * L * C * T:,} = {flops_per_token / 1e6:.1f} MFLOP")
-print(ratio_line("speed ratio ours / GPT-2", speed_ratio, goal=1.0))
+print(ratio_line("speed ratio ours / GPT-2", speed_ratio, goal=1.4))  # issue 21
 med, lo, hi = spread(pct["ours"])
 print(f"ours, percent of matmul peak: median {med:.0f} % (min {lo:.0f}, max {hi:.0f})  goal >= 70 %: "
       f"{'met' if med >= 70 else 'NOT met'}")

@@ -120,6 +120,6 @@ print(table(["generate", "tokens/s", "s per batch"], [
     ["recompute prefix (use_cache=False)",
      f"{statistics.median(tok_s['full']):,.0f}", f"{statistics.median(seconds['full']):.2f}"],
 ]))
-print(ratio_line("speed ratio cache / recompute", ratios, goal=5.0))
+print(ratio_line("speed ratio cache / recompute", ratios, goal=15.0))  # issue 21
 if not identical:
     sys.exit("error: greedy tokens differ between the cached and the recomputing generate")
