@@ -53,6 +53,7 @@ from gpt_mini.preference import (
     held_out_metrics,
     held_out_rows,
     logratio_views,
+    pair_logps,
     pair_logps_by_length,
     score_pairs,
     train_metrics,
@@ -71,6 +72,9 @@ parser.add_argument("--label-smoothing", type=cli.float_arg(0, 0.5, high_open=Tr
 parser.add_argument("--rpo-alpha", type=cli.non_negative_float, default=0.0,
                     help="weight of an NLL term on the chosen response (RPO); 0 is pure DPO")
 parser.add_argument("--live-reference", action="store_true", help="run the reference every step, not from a cache")
+parser.add_argument("--group-by-length", action="store_true",
+                    help="score a batch's rows in up to 3 groups of similar length: less padding, the same "
+                         "log-probs up to float order (off: the published numbers are one padded block)")
 args = cli.parse(parser, steps=40, batch_size=8, eval_every=20, eval_limit=16)
 if args.label_smoothing and args.loss != "sigmoid":
     parser.error(f"--label-smoothing applies to --loss sigmoid only, "
@@ -129,11 +133,12 @@ for step in range(args.steps):
     input_ids, response_mask = input_ids.to(device), response_mask.to(device)
     chosen_lengths, rejected_lengths = lengths.to(device).chunk(2)  # (B,) each
     optim.set_lr(optimizer, optim.lr_at(step, args.steps, args.lr, args.warmup))
-    with runtime.autocast(device):  # chosen and rejected rows together, grouped by length (less padding)
-        policy_chosen_logps, policy_rejected_logps = pair_logps_by_length(ddp_policy, input_ids, response_mask)
+    scored_pairs = pair_logps_by_length if args.group_by_length else pair_logps  # (B,) sums, chosen then rejected
+    with runtime.autocast(device):  # chosen and rejected rows in one forward (or in groups of similar length)
+        policy_chosen_logps, policy_rejected_logps = scored_pairs(ddp_policy, input_ids, response_mask)[:2]
     if args.live_reference:
         with torch.no_grad(), runtime.autocast(device):
-            ref_chosen_logps, ref_rejected_logps = pair_logps_by_length(reference, input_ids, response_mask)
+            ref_chosen_logps, ref_rejected_logps = scored_pairs(reference, input_ids, response_mask)[:2]
     else:
         ref_chosen_logps, ref_rejected_logps = ref_chosen_all[idx].to(device), ref_rejected_all[idx].to(device)
     if args.loss == "sigmoid" and not args.label_smoothing:  # the DPO loss, Eq. 7 of the paper: the default

@@ -38,6 +38,9 @@ def main():
     parser.add_argument("--nproc", type=int_arg(1), default=1,
                         help="processes per stage: 1 runs plain python; N > 1 runs every stage under torchrun (DDP, "
                              "one GPU each on CUDA), each process taking the stage's --batch-size (--prompts in RL)")
+    parser.add_argument("--group-by-length", action="store_true",
+                        help="SFT and DPO run their batches in groups of similar length (less padding, the same "
+                             "losses up to float order; off: the published numbers)")
     args = parser.parse_args()
     check_nproc(parser, args.nproc, args.device)
     here = os.path.dirname(os.path.abspath(__file__))
@@ -48,6 +51,7 @@ def main():
                layout.stage_dir(stage, args.runs), "--device", args.device, "--seed", str(args.seed)]
         cmd += ["--init", layout.model_dir(previous, args.runs)] if previous else []
         cmd += ["--quick"] * args.quick + ["--no-progress"] * args.no_progress
+        cmd += ["--group-by-length"] * (args.group_by_length and script in ("02_sft.py", "03_dpo.py"))
         print(f"\n=== {script} ({(time.time() - start) / 60:.1f} min so far) ===", flush=True)
         stage_start = time.time()
         if subprocess.call(cmd) != 0:

@@ -78,7 +78,6 @@ def assistant_loss(model, enc, examples, batch_size=32):
     """Mean NLL per assistant token over tokenised conversations (dicts with ids, mask)."""
     device = next(model.parameters()).device
     total, count = 0.0, 0
-    examples = sorted(examples, key=lambda e: len(e["ids"]))  # batches of similar length: less padding
     for i in range(0, len(examples), batch_size):
         input_ids, mask = pad_batch(examples[i:i + batch_size], pad_id(enc))
         input_ids, mask = input_ids.to(device), mask.to(device)

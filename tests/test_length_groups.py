@@ -7,7 +7,10 @@ gradient of the whole padded batch, up to floating-point order.
 
 import random
 
+import pytest
 import torch
+from conftest import run_script
+from test_ddp_stages import assert_same_curve, curve
 
 from gpt_mini import data
 from gpt_mini.losses import masked_nll
@@ -98,3 +101,22 @@ def test_dpo_rows_grouped_by_length_give_pair_logps_and_its_gradient():
     # the rows really ran in more than one group, each shorter than the block
     lengths = (mask.cumsum(dim=1).argmax(dim=1) + 1).tolist()
     assert len(data.length_groups(lengths)) > 1 and max(lengths) == input_ids.size(1)
+
+
+def test_group_by_length_trains_what_one_padded_batch_trains(quick_runs, tmp_path):
+    """02_sft.py and 03_dpo.py --group-by-length: the same loss curve as the default (one padded batch) up to
+    float noise, in --quick runs from the same checkpoints."""
+    sft = tmp_path / "sft"
+    result = run_script(["02_sft.py", "--quick", "--init", str(quick_runs / "pretrain"), "--out", str(sft),
+                         "--no-progress", "--group-by-length"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_curve(curve(quick_runs / "sft"), curve(sft), tolerance=1e-4)
+    dpo = tmp_path / "dpo"
+    result = run_script(["03_dpo.py", "--quick", "--init", str(quick_runs / "sft"), "--out", str(dpo),
+                         "--no-progress", "--group-by-length"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_curve(curve(quick_runs / "dpo" / "beta-0.1"), curve(dpo / "beta-0.1"), tolerance=1e-4,
+                      loose={"eval/kl": 1e-4,  # a pair whose margin is ~0 early on flips with float noise:
+                             "rewards/accuracies": 0.05, "eval/rewards/accuracies": 0.05})
+    first = next(r for r in curve(dpo / "beta-0.1") if r["split"] == "eval")
+    assert first["eval/loss"] == pytest.approx(0.6931471805599453, abs=1e-7) and first["eval/rewards/margins"] == 0.0
