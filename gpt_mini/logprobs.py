@@ -99,7 +99,8 @@ def response_token_logps_by_length(model, input_ids, response_mask, max_groups=3
 
     A right-padded block costs (rows x longest row) positions of compute however short most rows are. The
     rows are cut into up to max_groups groups of similar length (data.length_groups), each group trimmed to
-    its own longest row and run on its own, and the results written back into the (N, T-1) block (0.0 past
+    its own longest row and run on its own, the tied head computed only where a target is scored (a third of
+    a DPO block's positions are prompt), and the results written back into the (N, T-1) block (0.0 past
     each row's end, as response_token_logps gives). Each value is the one a single forward gives, up to
     floating-point order; one autograd graph, so one backward. A model under DDP runs the block in one
     forward: DDP expects one forward per backward on every rank, and ranks could differ in group count."""
@@ -112,10 +113,16 @@ def response_token_logps_by_length(model, input_ids, response_mask, max_groups=3
         rows = torch.tensor(group, device=input_ids.device)
         longest = max(row_lengths[i] for i in group)
         ids, mask = input_ids[rows, :longest], response_mask[rows, :longest]  # (g, t)
-        group_logps, _ = response_token_logps(model(ids), ids, mask)  # (g, t-1)
+        # the tied head only where a target is scored: (n, V) logits instead of (g, t, V)
+        hidden = model(ids, return_hidden=True)[:, :-1]  # (g, t-1, C): position t predicts token t+1
+        target_mask = mask[:, 1:].bool()  # (g, t-1)
+        logits = torch.nn.functional.linear(hidden[target_mask], model.wte.weight)  # (n, V)
+        group_logps = torch.zeros(target_mask.shape, dtype=torch.float32, device=input_ids.device)  # (g, t-1)
+        group_logps[target_mask] = token_logps(logits, ids[:, 1:][target_mask])
         group_logps = torch.nn.functional.pad(group_logps, (0, T - longest))  # (g, T-1): zeros past the row's end
         per_token_logps = per_token_logps.index_put((rows,), group_logps)  # out of place: autograd keeps it
     return per_token_logps, response_mask[:, 1:].bool()
+
 
 def length_groups(lengths, max_groups=3, min_saving=0.1):
     """Split a batch into at most max_groups groups of similar length, to pad less: [[positions], ...].
