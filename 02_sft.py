@@ -34,6 +34,7 @@ Run it:
 import torch
 
 from gpt_mini import checkpoint, cli, data, evaluate, frontier, optim, report, runlog, runtime
+from gpt_mini.logprobs import response_token_logps_by_length
 from gpt_mini.losses import masked_nll
 from gpt_mini.tokenizer import load_tokenizer
 
@@ -43,8 +44,8 @@ parser = cli.stage_parser(__doc__, "sft", steps=900, batch_size=32, batch_unit="
 parser.add_argument("--skip-bad", action="store_true", help="count and skip malformed conversations, don't stop")
 parser.add_argument("--resume", action="store_true", help="continue from --out/model.pt if it exists")
 parser.add_argument("--group-by-length", action="store_true",
-                    help="run each batch as up to 3 micro-batches of similar length: about 30 %% fewer padded "
-                         "positions, the same loss up to float order (off: the published numbers are one padded batch)")
+                    help="run a batch's rows in up to 3 groups of similar length, the head only at reply tokens: "
+                         "less work, the same loss up to float order (off: the published numbers are one padded batch)")
 args = cli.parse(parser, steps=30, batch_size=8, eval_every=15, eval_limit=12)
 rank, world_size, device = runtime.setup_distributed(runtime.pick_device(args.device))
 master = rank == 0  # only rank 0 evaluates, logs and writes
@@ -83,27 +84,27 @@ progress = runlog.Progress(f"{args.out}/metrics.jsonl", args.steps, "sft", args.
 model.train()
 for step in range(start_step, args.steps):
     idx = data.batch_indices(len(train_set.examples), args.batch_size, args.seed, step, rank, world_size)
-    batch = [train_set.examples[i] for i in idx]
+    input_ids, response_mask = data.pad_batch([train_set.examples[i] for i in idx], pad)  # (B, T) each
+    input_ids, response_mask = input_ids.to(device), response_mask.to(device)
     lr = optim.lr_at(step, args.steps, args.lr, args.warmup)
     optim.set_lr(optimizer, lr)
     # the mean over the response tokens of all ranks' conversations: under DDP each rank divides by that count
-    num_tokens = runtime.global_mean_divisor(torch.tensor(sum(sum(e["mask"][1:]) for e in batch)))  # shifted
-    optimizer.zero_grad(set_to_none=True)
-    loss, tokens = torch.zeros(()), 0  # the step's loss and positions computed, summed over micro-batches
-    # --group-by-length: short and long conversations apart, less padding; else one padded batch
-    micro_batches = data.pad_batches_by_length(batch, pad) if args.group_by_length else [data.pad_batch(batch, pad)]
-    for i, (input_ids, response_mask) in enumerate(micro_batches):  # (b, t) each, b and t per micro-batch
-        input_ids, response_mask = input_ids.to(device), response_mask.to(device)
-        with runtime.sync_gradients(ddp_model, i == len(micro_batches) - 1):  # DDP: average on the last one
-            with runtime.autocast(device):
-                logits = ddp_model(input_ids)  # (b, t, V)
-            micro_loss = masked_nll(logits, input_ids, response_mask, num_tokens)  # sums to the batch's mean
-            micro_loss.backward()  # gradients add up over the micro-batches
-        loss, tokens = loss + micro_loss.detach().cpu(), tokens + input_ids.numel()
+    num_tokens = runtime.global_mean_divisor(response_mask[:, 1:].sum())  # (targets: shifted by one)
+    if args.group_by_length:  # rows of similar length together, the head only at reply tokens: less work
+        with runtime.autocast(device):
+            per_token_logps, _ = response_token_logps_by_length(ddp_model, input_ids, response_mask)  # (B, T-1)
+        loss = -per_token_logps.sum() / num_tokens  # masked_nll's token mean
+    else:
+        with runtime.autocast(device):
+            logits = ddp_model(input_ids)  # (B, T, V)
+        loss = masked_nll(logits, input_ids, response_mask, num_tokens)  # assistant tokens only, shifted by one
     optim.check_finite(loss, step)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
-    progress.step(step + 1, runtime.sum_over_ranks(tokens), runtime.mean_over_ranks({"loss": loss.item(), "lr": lr}))
+    progress.step(step + 1, runtime.sum_over_ranks(input_ids.numel()),
+                  runtime.mean_over_ranks({"loss": loss.item(), "lr": lr}))
     if master and runlog.is_eval_step(step + 1, args.eval_every, args.steps):
         checkpoint.save_checkpoint(f"{args.out}/model.pt", model, "sft", step + 1, optimizer,
                                    extra={"args": vars(args), "init": args.init, "before": before})

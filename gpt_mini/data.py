@@ -17,7 +17,7 @@ import torch
 
 from . import data_path  # noqa: F401 - the stage scripts call data.data_path
 from .errors import UserError
-from .logprobs import length_groups, pad_and_stack  # noqa: F401 - length_groups: data.length_groups
+from .logprobs import pad_and_stack
 from .tokenizer import BOS, END, PAD, encode_text, render_chat, render_prompt
 from .verifier import is_readable_answer
 
@@ -302,15 +302,6 @@ def encode_conversations(enc, path, block_size, skip_bad=False):
 def pad_batch(examples, pad_id):
     """Tokenised conversations (dicts with ids, mask) -> right-padded (input_ids (B, T), mask (B, T))."""
     return pad_and_stack([e["ids"] for e in examples], [e["mask"] for e in examples], pad_id)
-
-
-
-def pad_batches_by_length(examples, pad_id, max_groups=3):
-    """The batch as up to max_groups padded micro-batches of similar length (length_groups): [(input_ids, mask)].
-    Together they hold exactly the batch's tokens; a loss summed over them and divided by the batch's token
-    count is the batch's loss (up to floating-point order)."""
-    groups = length_groups([len(e["ids"]) for e in examples], max_groups)
-    return [pad_batch([examples[i] for i in group], pad_id) for group in groups]
 
 
 # ----------------------------------------------------------------------------- preference pairs (DPO)

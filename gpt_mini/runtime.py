@@ -88,16 +88,7 @@ def data_parallel(model, world_size):
     whose backward averages the gradients of all ranks, so that every rank takes the same optimizer step;
     alone, the model itself. Everything else (evaluation, sampling, saving) uses the model itself, and a frozen
     reference is never wrapped: it has no gradients to average."""
-    # broadcast_buffers=False: the only buffers are RoPE's fixed tables, and a forward with no collective lets a
-    # rank run more micro-batches than another (02_sft.py groups each batch by length)
-    return DDP(model, broadcast_buffers=False) if world_size > 1 else model
-
-
-def sync_gradients(model, last):
-    """Context for one backward of several that add up to one step's gradient: under DDP the ranks average
-    their gradients only on the last (model.no_sync() before it), so a rank may take any number of
-    micro-batches; alone, or on the last one, nothing to do."""
-    return model.no_sync() if isinstance(model, DDP) and not last else contextlib.nullcontext()
+    return DDP(model) if world_size > 1 else model
 
 
 def sum_over_ranks(value):

@@ -1,8 +1,9 @@
 """Grouping a batch by length computes less padding and the same numbers (issue 21).
 
-02_sft.py runs each batch as up to three micro-batches of similar length, and 03_dpo.py runs the
-chosen and rejected rows of a batch in groups of similar length. Both must give the loss and the
-gradient of the whole padded batch, up to floating-point order.
+With --group-by-length, 02_sft.py and 03_dpo.py score the rows of a padded batch in up to three groups of
+similar length (logprobs.response_token_logps_by_length), computing the tied head only where a target is
+scored. They must give the log-probs, the loss and the gradient of the whole padded batch, up to
+floating-point order.
 """
 
 import random
@@ -13,6 +14,7 @@ from conftest import run_script
 from test_ddp_stages import assert_same_curve, curve
 
 from gpt_mini import data
+from gpt_mini.logprobs import length_groups, response_token_logps_by_length
 from gpt_mini.losses import masked_nll
 from gpt_mini.model import GPT, GPTConfig
 from gpt_mini.preference import pair_logps, pair_logps_by_length
@@ -24,22 +26,22 @@ def padded_positions(lengths, groups):
 
 def test_length_groups_cover_the_batch_once_and_cut_at_the_best_place():
     lengths = [10, 100, 12, 95, 11, 98]
-    groups = data.length_groups(lengths)
+    groups = length_groups(lengths)
     assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
     assert [sorted(g) for g in groups] == [[0, 2, 4], [1, 3, 5]]  # the short three, then the long three
     assert padded_positions(lengths, groups) == 3 * 12 + 3 * 100  # against 6 * 100 in one block
 
 
 def test_length_groups_keep_one_group_when_a_cut_saves_little():
-    assert data.length_groups([50, 52, 55, 49]) == [[3, 0, 1, 2]]
-    assert data.length_groups([7]) == [[0]]
+    assert length_groups([50, 52, 55, 49]) == [[3, 0, 1, 2]]
+    assert length_groups([7]) == [[0]]
 
 
 def test_length_groups_are_optimal_for_two_groups():
     rng = random.Random(0)
     for _ in range(50):
         lengths = [rng.randint(5, 120) for _ in range(rng.randint(2, 12))]
-        groups = data.length_groups(lengths, max_groups=2, min_saving=0.0)
+        groups = length_groups(lengths, max_groups=2, min_saving=0.0)
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         best = min(padded_positions(lengths, [order[:k], order[k:]] if k else [order]) for k in range(len(order)))
         assert padded_positions(lengths, groups) == best
@@ -56,7 +58,7 @@ def conversation(rng, length):
     return {"ids": ids, "mask": [0] * prompt + [1] * (length - prompt)}
 
 
-def test_sft_micro_batches_give_the_whole_batchs_loss_and_gradient():
+def test_sft_rows_grouped_by_length_give_the_whole_batchs_loss_and_gradient():
     rng = random.Random(1)
     batch = [conversation(rng, n) for n in (6, 40, 7, 38, 9, 41, 5, 8)]
     model = tiny_model()
@@ -66,15 +68,14 @@ def test_sft_micro_batches_give_the_whole_batchs_loss_and_gradient():
     whole_grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
 
-    micro_batches = data.pad_batches_by_length(batch, pad_id=0)
-    assert len(micro_batches) == 2 and sum(ids.numel() for ids, _ in micro_batches) < input_ids.numel()
-    num_tokens = torch.tensor(sum(sum(e["mask"][1:]) for e in batch))
-    total = 0.0
-    for ids, m in micro_batches:
-        loss = masked_nll(model(ids), ids, m, num_tokens)
-        loss.backward()
-        total += loss.item()
-    assert abs(total - whole.item()) < 1e-5
+    lengths = [len(e["ids"]) for e in batch]
+    groups = length_groups(lengths)
+    assert len(groups) == 2 and sum(len(g) * max(lengths[i] for i in g) for g in groups) < input_ids.numel()
+    per_token_logps, target_mask = response_token_logps_by_length(model, input_ids, mask)
+    assert torch.equal(target_mask, mask[:, 1:].bool()) and not per_token_logps[~target_mask].any()
+    grouped = -per_token_logps.sum() / mask[:, 1:].sum()  # 02_sft.py --group-by-length
+    assert abs(grouped.item() - whole.item()) < 1e-5
+    grouped.backward()
     for p, g in zip(model.parameters(), whole_grads):
         torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
 
@@ -100,7 +101,7 @@ def test_dpo_rows_grouped_by_length_give_pair_logps_and_its_gradient():
         torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
     # the rows really ran in more than one group, each shorter than the block
     lengths = (mask.cumsum(dim=1).argmax(dim=1) + 1).tolist()
-    assert len(data.length_groups(lengths)) > 1 and max(lengths) == input_ids.size(1)
+    assert len(length_groups(lengths)) > 1 and max(lengths) == input_ids.size(1)
 
 
 def test_group_by_length_trains_what_one_padded_batch_trains(quick_runs, tmp_path):
