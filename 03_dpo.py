@@ -126,6 +126,7 @@ progress = runlog.Progress(f"{out_dir}/metrics.jsonl", args.steps, f"dpo beta={b
                            line=(
                                "loss", "rewards/margins", "rewards/accuracies", "eval/loss", "eval/rewards/margins",
                                "eval/rewards/accuracies", "eval/kl"))
+scored_pairs = pair_logps_by_length if args.group_by_length else pair_logps  # (B,) sums, chosen then rejected
 policy.train()
 for step in range(args.steps):
     idx = data.batch_indices(len(train_set.examples), args.batch_size, args.seed, step, rank, world_size)
@@ -133,7 +134,6 @@ for step in range(args.steps):
     input_ids, response_mask = input_ids.to(device), response_mask.to(device)
     chosen_lengths, rejected_lengths = lengths.to(device).chunk(2)  # (B,) each
     optim.set_lr(optimizer, optim.lr_at(step, args.steps, args.lr, args.warmup))
-    scored_pairs = pair_logps_by_length if args.group_by_length else pair_logps  # (B,) sums, chosen then rejected
     with runtime.autocast(device):  # chosen and rejected rows in one forward (or in groups of similar length)
         policy_chosen_logps, policy_rejected_logps = scored_pairs(ddp_policy, input_ids, response_mask)[:2]
     if args.live_reference:

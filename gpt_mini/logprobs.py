@@ -98,7 +98,7 @@ def response_token_logps_by_length(model, input_ids, response_mask, max_groups=3
     and target mask (N, T-1), computed from the model itself.
 
     A right-padded block costs (rows x longest row) positions of compute however short most rows are. The
-    rows are cut into up to max_groups groups of similar length (data.length_groups), each group trimmed to
+    rows are cut into up to max_groups groups of similar length (length_groups, below), each group trimmed to
     its own longest row and run on its own, the tied head computed only where a target is scored (a third of
     a DPO block's positions are prompt), and the results written back into the (N, T-1) block (0.0 past
     each row's end, as response_token_logps gives). Each value is the one a single forward gives, up to
@@ -113,12 +113,12 @@ def response_token_logps_by_length(model, input_ids, response_mask, max_groups=3
         rows = torch.tensor(group, device=input_ids.device)
         longest = max(row_lengths[i] for i in group)
         ids, mask = input_ids[rows, :longest], response_mask[rows, :longest]  # (g, t)
-        # the tied head only where a target is scored: (n, V) logits instead of (g, t, V)
-        hidden = model(ids, return_hidden=True)[:, :-1]  # (g, t-1, C): position t predicts token t+1
-        target_mask = mask[:, 1:].bool()  # (g, t-1)
+        # the one shift, on the hidden states; then the tied head only where a target is scored: (n, V) logits
+        # instead of (g, t, V)
+        hidden, targets, target_mask = shift_by_one(model(ids, return_hidden=True), ids, mask)  # (g, t-1, C), ...
         logits = torch.nn.functional.linear(hidden[target_mask], model.wte.weight)  # (n, V)
         group_logps = torch.zeros(target_mask.shape, dtype=torch.float32, device=input_ids.device)  # (g, t-1)
-        group_logps[target_mask] = token_logps(logits, ids[:, 1:][target_mask])
+        group_logps[target_mask] = token_logps(logits, targets[target_mask])
         group_logps = torch.nn.functional.pad(group_logps, (0, T - longest))  # (g, T-1): zeros past the row's end
         per_token_logps = per_token_logps.index_put((rows,), group_logps)  # out of place: autograd keeps it
     return per_token_logps, response_mask[:, 1:].bool()
@@ -131,7 +131,7 @@ def length_groups(lengths, max_groups=3, min_saving=0.1):
     conversations pays for the long one in every row (in the SFT data, 44 % of a random batch is padding).
     Sorted by length, the batch is cut where the cut saves most padded positions (exactly, by dynamic
     programming); a further group is taken only if it saves min_saving of the batch's padded positions,
-    since each group is one more forward and backward call. Groups are lists of positions in `lengths`."""
+    since each group is one more forward call. Groups are lists of positions in `lengths`."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     n, sizes = len(order), [lengths[i] for i in order]
 

@@ -11,14 +11,12 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
-from conftest import ROOT, run_script
+from conftest import ROOT, assert_same_curve, curve, run_script
 
 from gpt_mini import checkpoint
-from gpt_mini.runlog import read_metrics, read_summary
+from gpt_mini.runlog import read_summary
 
-CLOCKS = ("train_seconds", "tokens_per_s")
 LOG_2 = torch.tensor(math.log(2), dtype=torch.float32).item()  # the DPO loss at margin 0, in float32
 
 
@@ -27,23 +25,6 @@ def torchrun(nproc, args):
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                            *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
-
-
-def curve(folder):
-    """The train and eval records of a run, without the clocks."""
-    return [{k: v for k, v in r.items() if k not in CLOCKS}
-            for r in read_metrics(str(folder / "metrics.jsonl")) if r["split"] in ("train", "eval")]
-
-
-def assert_same_curve(one, two, tolerance=1e-5, loose=None):
-    """Same records, same keys, the same numbers up to float noise (loose: {key: its own absolute tolerance})."""
-    loose = loose or {}
-    assert [(r["step"], r["split"]) for r in one] == [(r["step"], r["split"]) for r in two]
-    for a, b in zip(one, two):
-        assert a.keys() == b.keys()
-        for k in (k for k in a if k != "split"):
-            assert a[k] == pytest.approx(b[k], rel=tolerance, abs=loose.get(k, tolerance), nan_ok=True), \
-                (a["step"], a["split"], k)
 
 
 def test_sft_on_two_processes_matches_one(quick_runs, tmp_path):

@@ -10,8 +10,7 @@ import random
 
 import pytest
 import torch
-from conftest import run_script
-from test_ddp_stages import assert_same_curve, curve
+from conftest import assert_same_curve, curve, run_script
 
 from gpt_mini import data
 from gpt_mini.logprobs import length_groups, response_token_logps_by_length
